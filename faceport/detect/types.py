@@ -1,0 +1,35 @@
+"""The result every detector returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Boxes in image pixels.
+
+    ``boxes``: float64 (N, 4) as (x1, y1, x2, y2); ``scores``: float64 (N,);
+    ``landmarks``: float64 (N, K, 2) as (x, y) or ``None``. Sorted by descending score.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    landmarks: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+    def __str__(self) -> str:
+        rows = [f"{len(self)} detections"]
+        for box, score in zip(self.boxes, self.scores):
+            x1, y1, x2, y2 = (float(v) for v in box)
+            rows.append(f"  [{x1:.1f}, {y1:.1f}, {x2:.1f}, {y2:.1f}] score {score:.4f}")
+        return "\n".join(rows)
+
+    @classmethod
+    def empty(cls, landmarks: int = 0) -> Detections:
+        lm = np.zeros((0, landmarks, 2)) if landmarks else None
+        return cls(np.zeros((0, 4)), np.zeros((0,)), lm)

@@ -1,0 +1,1 @@
+"""dlib DNN models: net_to_xml XML and binary .dat, read without dlib."""

@@ -72,7 +72,9 @@ class TensorSpec:
     def from_json(cls, data: Mapping[str, Any]) -> TensorSpec:
         shape = data.get("shape")
         if not isinstance(shape, list) or not all(d is None or _is_int(d) for d in shape):
-            raise FormatError("bad tensor shape", field="inputs.shape", expected="list", found=shape)
+            raise FormatError(
+                "bad tensor shape", field="inputs.shape", expected="list of ints", found=shape
+            )
         return cls(str(data.get("name")), tuple(shape), str(data.get("dtype", "float32")))
 
 

@@ -50,7 +50,10 @@ def save(graph: Graph, path: str | os.PathLike[str]) -> Path:
     def write(tmp: Path) -> None:
         save_file(tensors, str(tmp), metadata=metadata)
 
-    return write_atomic(path, write, check=lambda tmp: None if load(tmp) else None)
+    def check(tmp: Path) -> None:
+        load(tmp)
+
+    return write_atomic(path, write, check=check)
 
 
 def load(path: str | os.PathLike[str]) -> Graph:
@@ -80,8 +83,16 @@ def load(path: str | os.PathLike[str]) -> Graph:
     try:
         data = json.loads(metadata.get(GRAPH_KEY, ""))
     except json.JSONDecodeError as exc:
-        raise FormatError(f"graph JSON is malformed: {exc.msg}", file=name, field=GRAPH_KEY) from None
+        raise FormatError(
+            f"graph JSON is malformed: {exc.msg}", file=name, field=GRAPH_KEY
+        ) from None
     try:
         return Graph.from_structure_json(data, params)
     except FormatError as exc:
-        raise FormatError(exc.message, file=name, field=exc.field or GRAPH_KEY) from None
+        raise FormatError(
+            exc.message,
+            file=name,
+            field=exc.field or GRAPH_KEY,
+            expected=exc.expected,
+            found=exc.found,
+        ) from None

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from faceport.detect.types import Detections
     from faceport.ir import Graph
+    from faceport.verify.runners.base import Runner
 
 FAMILY_MODULES = {
     "dlib": "faceport.converters.dlib.family",
@@ -54,14 +55,30 @@ class Family(abc.ABC):
         """A detector over the converted graph, or ``None`` when the model is not one."""
         return None
 
+    # -- verification hooks (faceport.verify.matrix) -------------------------------------
+    def preprocess(self, graph: Graph, image: np.ndarray) -> dict[str, np.ndarray]:
+        """The graph inputs the family's pipeline feeds for ``image`` (uint8 RGB HxWx3)."""
+        raise NotImplementedError(f"{self.name}: no preprocessing defined")
+
+    def reference_runner(
+        self, graph: Graph, source: Path, *, taps: list[str] | None = None
+    ) -> Runner | None:
+        """The source framework on the same feed (``feed["@image"]`` holds the raw image),
+        returning the graph outputs (or ``taps``: node names); ``None`` if there is none."""
+        return None
+
+    def reference_detector(self, source: Path) -> Detector | None:
+        """The source framework's own detection pipeline, or ``None``."""
+        return None
+
 
 def family(name: str) -> Family:
     """The :class:`Family` object called ``name``."""
     module = FAMILY_MODULES.get(name)
     if module is None:
         raise FaceportError(f"unknown family {name!r}; known: {', '.join(FAMILY_MODULES)}")
-    family_cls = importlib.import_module(module).FAMILY
-    return family_cls  # type: ignore[no-any-return]
+    found: Family = importlib.import_module(module).FAMILY
+    return found
 
 
 def sniff(path: str | os.PathLike[str]) -> Family:

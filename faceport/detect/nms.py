@@ -32,8 +32,9 @@ def nms(
         i = int(order[0])
         keep.append(i)
         rest = order[1:]
-        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + pixel_offset)
-        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + pixel_offset)
+        off = pixel_offset
+        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + off)
+        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + off)
         inter = w * h
         union = areas[i] + areas[rest] - inter
         iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)

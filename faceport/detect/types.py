@@ -29,6 +29,15 @@ class Detections:
             rows.append(f"  [{x1:.1f}, {y1:.1f}, {x2:.1f}, {y2:.1f}] score {score:.4f}")
         return "\n".join(rows)
 
+    def to_json(self) -> dict[str, list]:
+        data: dict[str, list] = {
+            "boxes": np.round(self.boxes, 4).tolist(),
+            "scores": np.round(self.scores, 6).tolist(),
+        }
+        if self.landmarks is not None:
+            data["landmarks"] = np.round(self.landmarks, 4).tolist()
+        return data
+
     @classmethod
     def empty(cls, landmarks: int = 0) -> Detections:
         lm = np.zeros((0, landmarks, 2)) if landmarks else None

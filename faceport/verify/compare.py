@@ -81,6 +81,13 @@ def compare_arrays(
         return OutputCompareResult(
             name, tuple(ref.shape), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, (), 0.0, 0.0, tol
         )
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _compare_finite(name, ref, out, tol)
+
+
+def _compare_finite(
+    name: str, ref: np.ndarray, out: np.ndarray, tol: Tolerance
+) -> OutputCompareResult:
     diff = np.abs(out - ref)
     diff = np.where(np.isnan(ref) & np.isnan(out), 0.0, diff)
     diff = np.where(np.isnan(diff), np.inf, diff)

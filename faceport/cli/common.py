@@ -1,0 +1,51 @@
+"""Argument groups and helpers shared by several commands."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from faceport.ir import Graph
+
+
+def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "model",
+        type=Path,
+        help="a source model (dlib .dat/.xml, MXNet -symbol.json or prefix, S3FD .pth) "
+        "or a converted .safetensors",
+    )
+    group = parser.add_argument_group("reading options")
+    group.add_argument("--epoch", type=int, help="MXNet: which -NNNN.params (default: newest)")
+    group.add_argument(
+        "--pyramid-down",
+        type=int,
+        help="dlib: the input pyramid's pyramid_down<N> factor (not stored in files; default 6)",
+    )
+    group.add_argument("--key-map", type=Path, help="S3FD: JSON file mapping checkpoint keys")
+
+
+def reader_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The family-specific reading options the user set (only those)."""
+    options: dict[str, Any] = {}
+    if getattr(args, "epoch", None) is not None:
+        options["epoch"] = args.epoch
+    if getattr(args, "pyramid_down", None) is not None:
+        options["pyramid_down"] = args.pyramid_down
+    if getattr(args, "key_map", None) is not None:
+        options["key_map"] = args.key_map
+    return options
+
+
+def load_model(args: argparse.Namespace) -> Graph:
+    """The model argument as a graph: converted file loaded, source model converted."""
+    from faceport.converters import load_any
+
+    return load_any(args.model, **reader_options(args))
+
+
+def family_of(graph: Graph) -> Any:
+    from faceport.converters import family
+
+    return family(str(graph.meta.get("family", graph.framework)))

@@ -1,0 +1,53 @@
+"""Run a converted detector on an image and draw the boxes and scores.
+
+Example: faceport detect mmod_human_face_detector.dat photo.jpg -o annotated.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from faceport.cli.common import add_model_argument, family_of, load_model
+from faceport.errors import FaceportError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_argument(parser)
+    parser.add_argument("image", type=Path, help="an image file (jpg, png, ...)")
+    parser.add_argument("-o", "--output", type=Path, help="annotated image to write (png/jpg)")
+    parser.add_argument("--json", type=Path, help="write the detections as JSON")
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    parser.add_argument("--upsample", type=int, help="dlib: upsample_num_times")
+    parser.add_argument("--threshold", type=float, help="score threshold (family default)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from faceport.detect.draw import draw_detections
+    from faceport.imageio import load_rgb, save_rgb
+
+    graph = load_model(args)
+    detector = family_of(graph).detector(graph, device=args.device)
+    if detector is None:
+        raise FaceportError(
+            "this model is not a detector (no detection head recognised)", file=str(args.model)
+        )
+    image = load_rgb(args.image)
+    options = {}
+    if args.upsample is not None:
+        options["upsample_num_times"] = args.upsample
+    if args.threshold is not None:
+        options["threshold"] = args.threshold
+    dets = detector(image, **options)
+    print(dets)
+    if args.output is not None:
+        save_rgb(draw_detections(image, dets), args.output)
+        print(f"wrote {args.output}")
+    if args.json is not None:
+        from faceport.atomic import atomic_path
+
+        with atomic_path(args.json) as tmp:
+            tmp.write_text(json.dumps(dets.to_json(), indent=1))
+        print(f"wrote {args.json}")
+    return 0

@@ -1,0 +1,246 @@
+"""The MXNet reference runner: a checkpoint run by real MXNet in its own venv.
+
+MXNet 1.9 needs numpy < 1.24 and so cannot share faceport's venv; ``make reference-mxnet``
+builds ``.venv-mxnet``. This runner talks to ``tools/mxnet_ref/run.py`` running there, a
+JSON-lines server, exchanging arrays through ``.npz`` files in a temporary folder. One server
+process is shared by every runner of this Python process (importing MXNet costs seconds), and
+it keeps bound executors cached, so a test module pays the import once.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import selectors
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from faceport.errors import FaceportError
+from faceport.verify.runners.base import Feed, Outputs, Runner, RunnerUnavailable
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[3]
+SCRIPT = REPO / "tools" / "mxnet_ref" / "run.py"
+DEFAULT_TIMEOUT_S = 300.0
+_STARTUP_TIMEOUT_S = 120.0
+
+
+class MXNetRunError(FaceportError):
+    """MXNet itself failed (bad symbol, shape error, crash); the message has its stderr tail."""
+
+
+def venv_python() -> Path:
+    """The reference venv's interpreter (``FACEPORT_MXNET_PYTHON`` overrides)."""
+    override = os.environ.get("FACEPORT_MXNET_PYTHON")
+    return Path(override) if override else REPO / ".venv-mxnet" / "bin" / "python"
+
+
+def why_mxnet_unavailable() -> str | None:
+    """``None`` when the MXNet reference can run, else what is missing and how to get it."""
+    python = venv_python()
+    if not SCRIPT.is_file():
+        return f"{SCRIPT} is missing (run from a faceport source checkout)"
+    if not python.is_file():
+        return f"no MXNet reference venv at {python.parent.parent}: run `make reference-mxnet`"
+    stamp = python.parent.parent / ".installed"
+    if "FACEPORT_MXNET_PYTHON" not in os.environ and not stamp.exists():
+        return (
+            f"{python.parent.parent} is incomplete (mxnet did not install or import): "
+            "run `make reference-mxnet` and read its output"
+        )
+    return None
+
+
+class MXNetServer:
+    """One ``run.py`` subprocess: send a request, wait (with a timeout) for its answer."""
+
+    def __init__(self, python: Path | None = None) -> None:
+        self.python = python or venv_python()
+        self._proc: subprocess.Popen[str] | None = None
+        self._stderr: IO[bytes] | None = None
+        self._buffer = ""
+        self._next_id = 0
+        self.version = ""
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> None:
+        if self.alive:
+            return
+        self.close()
+        self._stderr = tempfile.TemporaryFile()
+        env = dict(os.environ, PYTHONUNBUFFERED="1", MXNET_ENGINE_TYPE="NaiveEngine")
+        env.setdefault("OMP_NUM_THREADS", "2")
+        self._proc = subprocess.Popen(
+            [str(self.python), str(SCRIPT)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            env=env,
+        )
+        hello = self._read_line(_STARTUP_TIMEOUT_S, "starting MXNet")
+        self.version = str(hello.get("mxnet", ""))
+        log.info("MXNet %s reference server started (pid %d)", self.version, self._proc.pid)
+
+    def stderr_tail(self, limit: int = 3000) -> str:
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0, os.SEEK_END)
+        size = self._stderr.tell()
+        self._stderr.seek(max(0, size - limit))
+        return self._stderr.read().decode("utf-8", "replace")
+
+    def _fail(self, what: str) -> MXNetRunError:
+        tail = self.stderr_tail()
+        self.close()
+        return MXNetRunError(f"MXNet reference {what}; its stderr ends with:\n{tail}")
+
+    def _read_line(self, timeout: float, what: str) -> dict[str, Any]:
+        assert self._proc is not None and self._proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        stream = self._proc.stdout
+        with selectors.DefaultSelector() as sel:
+            sel.register(stream, selectors.EVENT_READ)
+            while "\n" not in self._buffer:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise self._fail(f"timed out after {timeout:g} s {what}")
+                if not sel.select(left):
+                    continue
+                chunk = os.read(stream.fileno(), 65536).decode("utf-8", "replace")
+                if not chunk:
+                    code = self._proc.wait(timeout=5)
+                    raise self._fail(f"exited with status {code} while {what}")
+                self._buffer += chunk
+        line, self._buffer = self._buffer.split("\n", 1)
+        try:
+            answer = json.loads(line)
+        except json.JSONDecodeError:
+            raise self._fail(f"answered a non-JSON line {line[:200]!r} while {what}") from None
+        if not isinstance(answer, dict):
+            raise self._fail(f"answered {line[:200]!r} while {what}")
+        return answer
+
+    def request(self, payload: dict[str, Any], timeout: float = DEFAULT_TIMEOUT_S) -> list[str]:
+        """Send one request; return the output names written to ``payload['result']``."""
+        self.start()
+        assert self._proc is not None and self._proc.stdin is not None
+        self._next_id += 1
+        payload = dict(payload, id=self._next_id)
+        try:
+            self._proc.stdin.write(json.dumps(payload) + "\n")
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise self._fail("died before it got a request") from None
+        answer = self._read_line(timeout, f"running {Path(payload['symbol']).name}")
+        if not answer.get("ok"):
+            raise MXNetRunError(
+                f"MXNet failed on {payload['symbol']}:\n{answer.get('error', '')}"
+                f"\nMXNet stderr tail:\n{self.stderr_tail(1500)}"
+            )
+        return [str(n) for n in answer.get("outputs", [])]
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.stdin is not None:
+                try:
+                    proc.stdin.close()
+                except OSError:
+                    pass
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+        self._buffer = ""
+
+
+_SHARED: MXNetServer | None = None
+
+
+def shared_server() -> MXNetServer:
+    """The process-wide server (started on first use, closed at interpreter exit)."""
+    global _SHARED
+    if _SHARED is None:
+        _SHARED = MXNetServer()
+        atexit.register(_SHARED.close)
+    return _SHARED
+
+
+class MXNetRunner(Runner):
+    """Run ``symbol_json`` + ``params`` with MXNet (CPU, inference mode).
+
+    ``outputs`` defaults to the symbol's outputs, named as MXNet lists them without the
+    ``_output`` suffix; it may name internal nodes (``conv0``, ``relu1_output``) to tap
+    intermediate tensors for per-node localisation. Outputs come back float32 (or the
+    node's own dtype) numpy arrays keyed by the requested names.
+    """
+
+    def __init__(
+        self,
+        symbol_json: str | os.PathLike[str],
+        params: str | os.PathLike[str] | None,
+        *,
+        outputs: Sequence[str] | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        server: MXNetServer | None = None,
+        name: str = "mxnet-cpu",
+    ) -> None:
+        super().__init__()
+        self.symbol_json = Path(symbol_json).resolve()
+        self.params = None if params is None else Path(params).resolve()
+        self.output_names = None if outputs is None else list(outputs)
+        self.timeout = timeout
+        self.name = name
+        self._server = server
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def why_unavailable(self) -> str | None:
+        return why_mxnet_unavailable()
+
+    def activate(self) -> None:
+        if self._server is None:
+            self._server = shared_server()
+        self._server.start()
+        self._tmp = tempfile.TemporaryDirectory(prefix="faceport-mxnet-")
+
+    def run(self, feed: Feed) -> Outputs:
+        if self._server is None or self._tmp is None:
+            raise RunnerUnavailable(f"runner {self.name!r} is not active")
+        folder = Path(self._tmp.name)
+        inputs, result = folder / "inputs.npz", folder / "result.npz"
+        np.savez(inputs, **{k: np.ascontiguousarray(v) for k, v in feed.items()})
+        result.unlink(missing_ok=True)
+        payload = {
+            "symbol": str(self.symbol_json),
+            "params": "" if self.params is None else str(self.params),
+            "inputs": str(inputs),
+            "result": str(result),
+            "outputs": self.output_names,
+        }
+        names = self._server.request(payload, self.timeout)
+        with np.load(result) as data:
+            return {name: np.array(data[name]) for name in names}
+
+    def deactivate(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None

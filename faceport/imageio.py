@@ -24,7 +24,9 @@ def load_rgb(path: str | os.PathLike[str]) -> np.ndarray:
         with Image.open(p) as img:
             if img.width * img.height > MAX_PIXELS:
                 raise FormatError(
-                    "image too large", file=str(p), expected=f"<= {MAX_PIXELS} pixels",
+                    "image too large",
+                    file=str(p),
+                    expected=f"<= {MAX_PIXELS} pixels",
                     found=f"{img.width}x{img.height}",
                 )
             rgb = img.convert("RGB")

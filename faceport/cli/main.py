@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from faceport import __version__
 from faceport.errors import FaceportError
 
-COMMANDS = ("convert", "inspect", "detect", "verify")
+COMMANDS = ("convert", "inspect", "detect", "verify", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -55,9 +55,8 @@ def _whctrs(anchor: np.ndarray) -> tuple[float, float, float, float]:
 def _make_anchors(ws: np.ndarray, hs: np.ndarray, x_ctr: float, y_ctr: float) -> np.ndarray:
     ws = ws.reshape(-1, 1)
     hs = hs.reshape(-1, 1)
-    return np.hstack(
-        (x_ctr - 0.5 * (ws - 1), y_ctr - 0.5 * (hs - 1), x_ctr + 0.5 * (ws - 1), y_ctr + 0.5 * (hs - 1))
-    )
+    half_w, half_h = 0.5 * (ws - 1), 0.5 * (hs - 1)
+    return np.hstack((x_ctr - half_w, y_ctr - half_h, x_ctr + half_w, y_ctr + half_h))
 
 
 def base_anchors(cfg: AnchorConfig) -> np.ndarray:
@@ -121,7 +120,7 @@ def decode_boxes(anchors: np.ndarray, deltas: np.ndarray) -> np.ndarray:
 def decode_landmarks(anchors: np.ndarray, deltas: np.ndarray) -> np.ndarray:
     """float32 (N, K, 2) points from anchors (N, 4) and deltas (N, K, 2)."""
     if anchors.shape[0] == 0:
-        return np.zeros((0,) + tuple(deltas.shape[1:]), dtype=np.float32)
+        return np.zeros((0, *deltas.shape[1:]), dtype=np.float32)
     widths, heights, ctr_x, ctr_y = _centres(anchors.astype(np.float32, copy=False))
     d = deltas.astype(np.float32, copy=False)
     xs = d[:, :, 0] * widths[:, None] + ctr_x[:, None]

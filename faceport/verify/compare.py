@@ -73,8 +73,20 @@ def compare_arrays(
     out = np.asarray(out, dtype=np.float64)
     if ref.shape != out.shape:
         return OutputCompareResult(
-            name, tuple(ref.shape), np.inf, np.inf, np.inf, np.inf, np.inf, 0.0, ref.size,
-            ref.size, (), np.nan, np.nan, tol,
+            name,
+            tuple(ref.shape),
+            np.inf,
+            np.inf,
+            np.inf,
+            np.inf,
+            np.inf,
+            0.0,
+            ref.size,
+            ref.size,
+            (),
+            np.nan,
+            np.nan,
+            tol,
             shape_mismatch=f"shape {list(out.shape)} != reference {list(ref.shape)}",
         )
     if ref.size == 0:

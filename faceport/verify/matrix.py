@@ -4,7 +4,11 @@ For each image the family's preprocessing gives the graph feed; the *baseline* i
 framework (``reference``) when it can run here, else faceport's torch CPU graph. Every other
 backend's raw outputs are compared with it using the tolerance for that backend's dtype and
 device; detections of faceport's pipeline are matched against the source framework's own
-detector; with ``localise`` the first diverging layer is found.
+detector; with ``localise`` the first diverging layer is found (against the reference and/or
+an ONNX export with every intermediate tensor as an output).
+
+An image the model cannot take (too small for its pyramid or pooling) is recorded as a
+skipped case with the reason; a backend that fails on an image is a failure.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import datetime
 import logging
 import platform
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,22 +25,28 @@ from typing import Any
 import numpy as np
 
 from faceport import __version__
-from faceport.errors import BackendUnavailable
+from faceport.converters import Detector, Family
+from faceport.errors import FaceportError
 from faceport.ir import Graph
+from faceport.verify import hooks
 from faceport.verify.backends import expand, make_runner
 from faceport.verify.compare import compare_detections, compare_outputs
-from faceport.verify.localise import localise, tap_names
+from faceport.verify.layer_taps import run_localisation
 from faceport.verify.runners.base import Runner
 from faceport.verify.tolerance import tolerance_for
 
 log = logging.getLogger(__name__)
-SCHEMA = "faceport.verify/1"
+SCHEMA = "faceport.verify/2"
 
 
 @dataclass
 class VerifyOptions:
     backends: Sequence[str] = ("torch-cpu",)
     localise: bool = False
+    #: ``reference`` (the source framework) and/or ``onnxruntime-cpu``
+    localise_against: Sequence[str] = ("reference",)
+    #: index (into the images) of the image localisation runs on
+    localise_image: int = 0
     detections: bool = True
     min_iou: float = 0.99
     max_dscore: float = 1e-3
@@ -57,6 +68,31 @@ class VerifyResult:
         return str(self.report["summary"]["text"])
 
 
+def _runners(
+    fam: Family, graph: Graph, source: Path | None, backends: Sequence[str]
+) -> tuple[dict[str, Runner], dict[str, str]]:
+    runners: dict[str, Runner] = {}
+    skipped: dict[str, str] = {}
+    if source is None:
+        skipped["reference"] = "no source model given (pass the original file to compare with)"
+    else:
+        ref = hooks.reference_runner(fam, graph, source)
+        if ref is None:
+            skipped["reference"] = f"{fam.name}: no reference runner for raw outputs"
+        elif (why := ref.why_unavailable()) is not None:
+            skipped[ref.name] = why
+        else:
+            runners[ref.name] = ref
+    for name in expand(backends):
+        runner = make_runner(name, graph)
+        why = runner.why_unavailable()
+        if why is None:
+            runners[name] = runner
+        else:
+            skipped[name] = why
+    return runners, skipped
+
+
 def run_matrix(
     graph: Graph,
     source: Path | None,
@@ -65,113 +101,142 @@ def run_matrix(
 ) -> VerifyResult:
     """Run every check; unavailable backends are listed with the reason, not failed."""
     from faceport.converters import family as family_named
-    from faceport.detect.draw import draw_detections
 
     fam = family_named(str(graph.meta.get("family", graph.framework)))
-    runners: dict[str, Runner] = {}
-    skipped: dict[str, str] = {}
-    if source is not None:
-        ref = fam.reference_runner(graph, source)
-        if ref is None:
-            skipped["reference"] = f"{fam.name}: no reference runner for raw outputs"
-        elif (why := ref.why_unavailable()) is not None:
-            skipped[ref.name] = why
-        else:
-            runners[ref.name] = ref
-    else:
-        skipped["reference"] = "no source model given (pass the original file to compare with)"
-    for name in expand(options.backends):
-        runner = make_runner(name, graph)
-        why = runner.why_unavailable()
-        if why is None:
-            runners[name] = runner
-        else:
-            skipped[name] = why
+    runners, skipped = _runners(fam, graph, source, options.backends)
     cases: list[dict[str, Any]] = []
     pictures: dict[str, np.ndarray] = {}
+    detector = fam.detector(graph) if options.detections else None
+    ref_detector: Detector | None = None
+    detections_note = None
+    if detector is not None and source is not None:
+        ref_detector = hooks.reference_detector(fam, graph, source)
+        if ref_detector is None:
+            detections_note = f"{fam.name}: the source framework's detector cannot run here"
     active = list(runners.values())
     for runner in active:
         runner.__enter__()
     try:
-        detector = fam.detector(graph) if options.detections else None
-        ref_detector = fam.reference_detector(source) if detector and source else None
         for label, image in images:
-            case = _run_case(fam, graph, label, image, active, options)
-            if detector is not None:
-                dets = detector(image, **options.detector_options)
-                case["detections"] = {"faceport": dets.to_json()}
-                if ref_detector is not None:
-                    ref_dets = ref_detector(image, **options.detector_options)
-                    cmp = compare_detections(
-                        ref_dets.boxes, ref_dets.scores, dets.boxes, dets.scores,
-                        ref_landmarks=ref_dets.landmarks, out_landmarks=dets.landmarks,
-                        min_iou=options.min_iou, max_dscore=options.max_dscore,
+            case = _run_case(fam, graph, label, image, active)
+            if detector is not None and "skipped" not in case:
+                try:
+                    case["detections"] = _detections(
+                        detector, ref_detector, label, image, options, pictures
                     )
-                    case["detections"]["reference"] = ref_dets.to_json()
-                    case["detections"]["compare"] = cmp.to_json()
-                    case["detections"]["text"] = str(cmp)
-                    pictures[label] = draw_detections(image, dets, reference=ref_dets)
-                else:
-                    pictures[label] = draw_detections(image, dets)
+                except FaceportError as exc:
+                    case["detections"] = {"error": str(exc)}
+                if detections_note:
+                    case["detections"]["reference_skipped"] = detections_note
             cases.append(case)
     finally:
         for runner in active:
             runner.__exit__(None, None, None)
-    layers = None
-    if options.localise and source is not None and images:
-        layers = _localise(fam, graph, source, images[0][1])
     report = {
         "schema": SCHEMA,
         "faceport_version": __version__,
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "host": {"machine": platform.machine(), "python": platform.python_version()},
-        "model": dict(graph.meta.get("source", {})) | {"family": fam.name},
+        "host": {
+            "machine": platform.machine(),
+            "processor": platform.processor(),
+            "python": platform.python_version(),
+            "system": platform.platform(terse=True),
+        },
+        "model": _model_meta(graph) | {"family": fam.name},
         "backends": {"ran": list(runners), "skipped": skipped},
         "cases": cases,
-        "localisation": layers,
+        "localisation": _localise(fam, graph, source, images, cases, options),
     }
     report["summary"] = summarise(report)
     return VerifyResult(report, pictures)
 
 
+def _model_meta(graph: Graph) -> dict[str, Any]:
+    src = graph.meta.get("source")
+    if isinstance(src, dict):
+        return dict(src)
+    meta = {"file": src} if isinstance(src, str) else {}
+    for key in ("source_sha256", "sources", "model"):
+        if key in graph.meta:
+            meta[key] = graph.meta[key]
+    return meta
+
+
 def _run_case(
-    fam: Any,
-    graph: Graph,
-    label: str,
-    image: np.ndarray,
-    runners: list[Runner],
-    options: VerifyOptions,
+    fam: Family, graph: Graph, label: str, image: np.ndarray, runners: list[Runner]
 ) -> dict[str, Any]:
-    feed = dict(fam.preprocess(graph, image))
+    case: dict[str, Any] = {
+        "image": label,
+        "size": [int(image.shape[0]), int(image.shape[1])],
+        "comparisons": [],
+    }
+    try:
+        feed = dict(hooks.preprocess(fam, graph, image))
+    except FaceportError as exc:
+        case["skipped"] = f"the model cannot take this image: {exc}"
+        return case
     feed["@image"] = image
-    outputs = {r.name: r.infer(feed) for r in runners}
-    baseline = runners[0].name if runners else None
-    comparisons = []
-    for runner in runners[1:]:
+    outputs: dict[str, dict[str, np.ndarray]] = {}
+    seconds: dict[str, float] = {}
+    errors: dict[str, str] = {}
+    for runner in runners:
+        start = time.perf_counter()
+        try:
+            outputs[runner.name] = runner.infer(feed)
+        except FaceportError as exc:
+            errors[runner.name] = str(exc)
+        seconds[runner.name] = round(time.perf_counter() - start, 4)
+    ran = [r for r in runners if r.name in outputs]
+    baseline = ran[0].name if ran else None
+    case.update(baseline=baseline, seconds=seconds, errors=errors)
+    for runner in ran[1:]:
+        assert baseline is not None
         tol = tolerance_for(runner.dtype, runner.device)
-        result = compare_outputs(baseline or "", outputs[baseline or ""], runner.name,
-                                 outputs[runner.name], tol)
-        comparisons.append(
+        ref, out = outputs[baseline], outputs[runner.name]
+        result = compare_outputs(baseline, ref, runner.name, out, tol)
+        case["comparisons"].append(
             {
                 "reference": result.reference,
                 "candidate": result.candidate,
                 "passed": bool(result),
                 "missing": list(result.missing),
                 "outputs": [o.to_json() for o in result.outputs],
-                "histograms": {
-                    name: _histogram(outputs[baseline or ""][name], outputs[runner.name][name])
-                    for name in outputs[runner.name]
-                    if name in outputs[baseline or ""]
-                },
+                "histograms": {n: _histogram(ref[n], out[n]) for n in out if n in ref},
                 "text": str(result),
             }
         )
-    return {
-        "image": label,
-        "size": [int(image.shape[0]), int(image.shape[1])],
-        "baseline": baseline,
-        "comparisons": comparisons,
-    }
+    return case
+
+
+def _detections(
+    detector: Detector,
+    ref_detector: Detector | None,
+    label: str,
+    image: np.ndarray,
+    options: VerifyOptions,
+    pictures: dict[str, np.ndarray],
+) -> dict[str, Any]:
+    from faceport.detect.draw import draw_detections
+
+    dets = detector(image, **options.detector_options)
+    result: dict[str, Any] = {"faceport": dets.to_json()}
+    if ref_detector is None:
+        pictures[label] = draw_detections(image, dets)
+        return result
+    ref_dets = ref_detector(image, **options.detector_options)
+    cmp = compare_detections(
+        ref_dets.boxes,
+        ref_dets.scores,
+        dets.boxes,
+        dets.scores,
+        ref_landmarks=ref_dets.landmarks,
+        out_landmarks=dets.landmarks,
+        min_iou=options.min_iou,
+        max_dscore=options.max_dscore,
+    )
+    result.update(reference=ref_dets.to_json(), compare=cmp.to_json(), text=str(cmp))
+    pictures[label] = draw_detections(image, dets, reference=ref_dets)
+    return result
 
 
 def _histogram(ref: np.ndarray, out: np.ndarray) -> dict[str, list[float]]:
@@ -185,47 +250,66 @@ def _histogram(ref: np.ndarray, out: np.ndarray) -> dict[str, list[float]]:
     return {"edges": edges.tolist(), "counts": counts.tolist()}
 
 
-def _localise(fam: Any, graph: Graph, source: Path, image: np.ndarray) -> dict[str, Any] | None:
-    names = tap_names(graph)
-    ref = fam.reference_runner(graph, source, taps=names)
-    if ref is None or ref.why_unavailable() is not None:
-        return {"skipped": "the reference runner cannot tap layers here"}
-    feed = dict(fam.preprocess(graph, image))
+def _localise(
+    fam: Family,
+    graph: Graph,
+    source: Path | None,
+    images: Sequence[tuple[str, np.ndarray]],
+    cases: list[dict[str, Any]],
+    options: VerifyOptions,
+) -> list[dict[str, Any]]:
+    """Localisation entries on the chosen image (the first one the model can take)."""
+    if not options.localise or not images:
+        return []
+    usable = [i for i, c in enumerate(cases) if "skipped" not in c]
+    if not usable:
+        return [{"against": a, "skipped": "no image the model can take"} for a in options.localise_against]
+    index = options.localise_image if options.localise_image in usable else usable[0]
+    label, image = images[index]
+    feed = dict(hooks.preprocess(fam, graph, image))
     feed["@image"] = image
-    try:
-        with ref:
-            ref_out = ref.infer(feed)
-        with make_runner("torch-cpu", graph, outputs=names) as mine:
-            my_out = mine.infer(feed)
-    except BackendUnavailable as exc:
-        return {"skipped": str(exc)}
-    result = localise(graph, ref_out, my_out, reference_name=ref.name, candidate_name="torch-cpu")
-    return result.to_json() | {"text": str(result)}
+    entries = []
+    for against in options.localise_against:
+        entry = run_localisation(fam, graph, source, feed, against)
+        entries.append({"image": label, **entry})
+    return entries
 
 
 def summarise(report: dict[str, Any]) -> dict[str, Any]:
     """Pass/fail and the worst numbers over all cases."""
     failures: list[str] = []
-    worst_abs = 0.0
-    worst_iou = 1.0
+    worst_abs, worst_iou, skipped_cases = 0.0, 1.0, 0
     for case in report["cases"]:
+        if "skipped" in case:
+            skipped_cases += 1
+            continue
+        for name, error in case.get("errors", {}).items():
+            failures.append(f"{case['image']}: {name} failed: {error.splitlines()[0]}")
         for comp in case["comparisons"]:
             for out in comp["outputs"]:
                 worst_abs = max(worst_abs, float(out["max_abs"]))
             if not comp["passed"]:
                 failures.append(f"{case['image']}: {comp['candidate']} vs {comp['reference']}")
+        if "error" in case.get("detections", {}):
+            failures.append(f"{case['image']}: detection failed: {case['detections']['error']}")
         det = case.get("detections", {}).get("compare")
         if det is not None:
             worst_iou = min(worst_iou, float(det["min_iou"]))
             if not det["passed"]:
-                failures.append(f"{case['image']}: detections")
-    loc = report.get("localisation") or {}
-    if loc.get("first_divergence"):
-        failures.append(f"layer {loc['first_divergence']} diverges first")
+                failures.append(f"{case['image']}: detections differ from the reference")
+    for loc in report.get("localisation") or []:
+        if loc.get("error"):
+            failures.append(f"localisation vs {loc['against']} failed: {loc['error'][:200]}")
+        if loc.get("first_divergence"):
+            failures.append(
+                f"layer {loc['first_divergence']} diverges first "
+                f"({loc['candidate']} vs {loc['reference']})"
+            )
+    ran = len(report["cases"]) - skipped_cases
     text = (
-        f"{'PASS' if not failures else 'FAIL'}: {len(report['cases'])} images, backends "
-        f"{', '.join(report['backends']['ran']) or 'none'}; worst max-abs {worst_abs:.3g}, "
-        f"worst detection IoU {worst_iou:.4f}"
+        f"{'PASS' if not failures else 'FAIL'}: {ran} images ({skipped_cases} skipped), "
+        f"backends {', '.join(report['backends']['ran']) or 'none'}; worst max-abs "
+        f"{worst_abs:.3g}, worst detection IoU {worst_iou:.4f}"
     )
     if report["backends"]["skipped"]:
         text += "; skipped: " + "; ".join(
@@ -238,5 +322,6 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
         "failures": failures,
         "worst_max_abs": worst_abs,
         "worst_iou": worst_iou,
+        "skipped_cases": skipped_cases,
         "text": text,
     }

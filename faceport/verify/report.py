@@ -17,7 +17,10 @@ from typing import Any
 import numpy as np
 
 from faceport.atomic import atomic_path
+from faceport.verify.baseline import compare_to_baseline
 from faceport.verify.matrix import VerifyResult
+
+__all__ = ["compare_to_baseline", "render_html", "write_report"]
 
 MAX_PICTURE_SIDE = 640
 
@@ -39,50 +42,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def compare_to_baseline(
-    report: dict[str, Any], baseline: dict[str, Any], *, slack: float = 1.5, floor: float = 1e-7
-) -> list[str]:
-    """Metrics that got worse than ``baseline`` (empty list: no regression).
-
-    A max-abs error regresses when it exceeds ``slack`` x the baseline's (plus ``floor`` so
-    that exact zeros do not flag noise); a detection regresses when its match count drops or
-    its min IoU falls by more than 1e-4.
-    """
-    worse: list[str] = []
-    old_cases = {c["image"]: c for c in baseline.get("cases", [])}
-    for case in report.get("cases", []):
-        old = old_cases.get(case["image"])
-        if old is None:
-            continue
-        old_comps = {(c["reference"], c["candidate"]): c for c in old.get("comparisons", [])}
-        for comp in case.get("comparisons", []):
-            prev = old_comps.get((comp["reference"], comp["candidate"]))
-            if prev is None:
-                continue
-            prev_out = {o["name"]: o for o in prev["outputs"]}
-            for out in comp["outputs"]:
-                was = prev_out.get(out["name"])
-                if was is not None and out["max_abs"] > slack * was["max_abs"] + floor:
-                    worse.append(
-                        f"{case['image']} {comp['candidate']} {out['name']}: max-abs "
-                        f"{out['max_abs']:.3g} > baseline {was['max_abs']:.3g}"
-                    )
-        new_det = case.get("detections", {}).get("compare")
-        old_det = old.get("detections", {}).get("compare")
-        if new_det and old_det:
-            if new_det["matched"] < old_det["matched"]:
-                worse.append(
-                    f"{case['image']}: matched detections {new_det['matched']} < "
-                    f"baseline {old_det['matched']}"
-                )
-            if new_det["min_iou"] < old_det["min_iou"] - 1e-4:
-                worse.append(
-                    f"{case['image']}: min IoU {new_det['min_iou']:.4f} < baseline "
-                    f"{old_det['min_iou']:.4f}"
-                )
-    return worse
 
 
 def _png_data_uri(image: np.ndarray) -> str:
@@ -132,7 +91,7 @@ def _hist_svg(hist: dict[str, list[float]], title: str) -> str:
     bars = "".join(
         f'<rect x="{i * bw:.1f}" y="{height - c / top * (height - 20):.1f}" width="{bw - 2:.1f}" '
         f'height="{c / top * (height - 20):.1f}" fill="#7d3c98"><title>1e{edges[i]:.0f}..1e'
-        f'{edges[i + 1]:.0f}: {c}</title></rect>'
+        f"{edges[i + 1]:.0f}: {c}</title></rect>"
         for i, c in enumerate(counts)
     )
     ticks = "".join(
@@ -144,6 +103,29 @@ def _hist_svg(hist: dict[str, list[float]], title: str) -> str:
         f'<text x="0" y="10" font-size="11">{html.escape(title)} (log10 |error|)</text>'
         f"{bars}{ticks}</svg>"
     )
+
+
+def _localisation_html(loc: dict[str, Any]) -> str:
+    esc = html.escape
+    head = f"<h2>Per-layer error vs {esc(str(loc.get('against')))} ({esc(str(loc.get('image')))})</h2>"
+    if loc.get("error"):
+        return f"{head}<pre class='fail'>failed: {esc(str(loc['error']))}</pre>"
+    if "skipped" in loc and not loc.get("layers"):
+        return f"{head}<p>skipped: {esc(str(loc['skipped']))}</p>"
+    layers = loc.get("layers", [])
+    parts = [head, f"<pre>first divergence: {esc(str(loc.get('first_divergence')))}</pre>"]
+    if layers:
+        parts.append(
+            _bar_svg(
+                [f"{x['name']} ({x['op']})" for x in layers],
+                [float(x["max_abs"]) / (float(x["ref_scale"]) or 1.0) for x in layers],
+                f"max-abs / max|ref| per layer, {loc['candidate']} vs {loc['reference']}",
+                [not x["passed"] for x in layers],
+            )
+        )
+    if loc.get("untapped"):
+        parts.append(f"<p>not tapped on both sides: {esc(', '.join(loc['untapped']))}</p>")
+    return "".join(parts)
 
 
 def render_html(result: VerifyResult) -> str:
@@ -161,30 +143,28 @@ def render_html(result: VerifyResult) -> str:
         *(f"<li>skipped: {esc(k)} — {esc(v)}</li>" for k, v in r["backends"]["skipped"].items()),
         "</ul>",
     ]
-    loc = r.get("localisation")
-    if loc and loc.get("layers"):
-        layers = loc["layers"]
-        body.append("<h2>Per-layer error</h2>")
-        body.append(f"<pre>first divergence: {esc(str(loc.get('first_divergence')))}</pre>")
-        body.append(
-            _bar_svg(
-                [f"{x['name']} ({x['op']})" for x in layers],
-                [float(x["max_abs"]) / (float(x["ref_scale"]) or 1.0) for x in layers],
-                f"max-abs / max|ref| per layer, {loc['candidate']} vs {loc['reference']}",
-                [not x["passed"] for x in layers],
-            )
-        )
-    elif loc:
-        body.append(f"<h2>Per-layer error</h2><p>skipped: {esc(str(loc.get('skipped')))}</p>")
+    for loc in r.get("localisation") or []:
+        body.append(_localisation_html(loc))
     for case in r["cases"]:
         body.append(f"<h2>{esc(case['image'])} ({case['size'][1]}x{case['size'][0]})</h2>")
+        if "skipped" in case:
+            body.append(f"<p>skipped: {esc(case['skipped'])}</p>")
+        for name, error in case.get("errors", {}).items():
+            body.append(f"<pre class='fail'>{esc(name)} failed: {esc(error)}</pre>")
+        if case.get("seconds"):
+            body.append(
+                "<p>seconds per run: "
+                + ", ".join(f"{esc(k)} {v:.3f}" for k, v in case["seconds"].items())
+                + "</p>"
+            )
         for comp in case["comparisons"]:
             body.append(f"<pre>{esc(comp['text'])}</pre>")
             for name, hist in comp.get("histograms", {}).items():
                 body.append(_hist_svg(hist, f"{comp['candidate']} {name}"))
         det = case.get("detections", {})
-        if "text" in det:
-            body.append(f"<pre>{esc(det['text'])}</pre>")
+        for key in ("text", "error", "reference_skipped"):
+            if key in det:
+                body.append(f"<pre>{esc(key)}: {esc(det[key])}</pre>")
         if case["image"] in result.pictures:
             body.append(
                 f"<figure><img alt='detections on {esc(case['image'])}' "

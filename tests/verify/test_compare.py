@@ -59,8 +59,12 @@ def test_box_iou_and_detection_matching() -> None:
     missed = compare_detections(ref, [0.9, 0.8], out[:1], [0.8])
     assert not missed and missed.recall == 0.5 and missed.precision == 1.0
     lm = compare_detections(
-        ref, [1, 1], ref, [1, 1],
-        ref_landmarks=np.zeros((2, 5, 2)), out_landmarks=np.full((2, 5, 2), 0.3),
+        ref,
+        [1, 1],
+        ref,
+        [1, 1],
+        ref_landmarks=np.zeros((2, 5, 2)),
+        out_landmarks=np.full((2, 5, 2), 0.3),
     )
     assert abs((lm.max_landmark_px or 0) - np.hypot(0.3, 0.3)) < 1e-12
     assert "landmark err" in str(lm)

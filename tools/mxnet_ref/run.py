@@ -32,6 +32,7 @@ import os
 import sys
 import time
 import traceback
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,25 @@ def _output_name(name: str) -> str:
     return name[: -len("_output")] if name.endswith("_output") else name
 
 
+def save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """Write an ``.npz`` with arbitrary array names, atomically (``np.savez(**arrays)`` would
+    take names such as ``file`` or ``like`` as its own keywords)."""
+    tmp = f"{path}.part"
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+        for name, value in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asarray(value), allow_pickle=False)
+    os.replace(tmp, path)
+
+
+def _file_key(path: str) -> str:
+    """Cache key of a file: its path, size and mtime (a regenerated fixture is reloaded)."""
+    if not path:
+        return ""
+    st = os.stat(path)
+    return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+
+
 class Runner:
     def __init__(self) -> None:
         import mxnet as mx
@@ -59,14 +79,18 @@ class Runner:
         self.executors: dict[tuple[Any, ...], tuple[Any, list[str]]] = {}
 
     def _symbol(self, path: str) -> Any:
-        if path not in self.symbols:
-            self.symbols[path] = self.mx.sym.load(path)
-        return self.symbols[path]
+        key = _file_key(path)
+        if key not in self.symbols:
+            self.symbols[key] = self.mx.sym.load(path)
+        return self.symbols[key]
 
     def _params(self, path: str) -> dict[str, Any]:
-        if path not in self.params:
-            self.params[path] = self.mx.nd.load(path) if path else {}
-        return self.params[path]
+        key = _file_key(path)
+        if key not in self.params:
+            loaded = self.mx.nd.load(path) if path else {}
+            # a checkpoint without weights is saved as an empty list
+            self.params[key] = loaded if isinstance(loaded, dict) else {}
+        return self.params[key]
 
     def _target(self, sym: Any, outputs: list[str] | None) -> tuple[Any, list[str]]:
         if outputs is None:
@@ -86,8 +110,8 @@ class Runner:
     ) -> tuple[Any, list[str]]:
         outputs = request.get("outputs")
         key = (
-            request["symbol"],
-            request.get("params", ""),
+            _file_key(request["symbol"]),
+            _file_key(request.get("params", "")),
             None if outputs is None else tuple(outputs),
             tuple((k, v.shape, str(v.dtype)) for k, v in sorted(feed.items())),
         )
@@ -100,7 +124,7 @@ class Runner:
         aux_params = {k[4:]: v for k, v in saved.items() if k.startswith("aux:")}
         shapes = {k: v.shape for k, v in feed.items()}
         types = {k: v.dtype for k, v in feed.items()}
-        arg_shapes, _, aux_shapes = sym.infer_shape_partial(**shapes)
+        arg_shapes, _, _ = sym.infer_shape_partial(**shapes)
         arg_types, _, aux_types = sym.infer_type(**types)
         args = {}
         for name, shape, dtype in zip(sym.list_arguments(), arg_shapes, arg_types):
@@ -111,28 +135,41 @@ class Runner:
             else:  # a label variable (SoftmaxOutput...) unused at inference: zeros
                 args[name] = mx.nd.zeros(shape, dtype=dtype or "float32")
         aux = {}
-        for name, shape, dtype in zip(sym.list_auxiliary_states(), aux_shapes, aux_types):
+        for name, dtype in zip(sym.list_auxiliary_states(), aux_types):
             if name not in aux_params:
                 raise KeyError(f"params file lacks auxiliary state {name!r} (aux:{name})")
             aux[name] = aux_params[name].astype(dtype or "float32")
         for name, value in feed.items():
             args[name] = mx.nd.array(value, dtype=value.dtype)
-        exe = sym.bind(mx.cpu(), args=args, aux_states=aux, grad_req="null")
+        exe = self._bind(sym, args, aux, tapped=outputs is not None)
         self.executors[key] = (exe, names)
         return exe, names
 
+    def _bind(self, sym: Any, args: dict[str, Any], aux: dict[str, Any], tapped: bool) -> Any:
+        """Bind for inference. With internal outputs tapped, MXNet's MKLDNN subgraph pass
+        (on by default in the pip build) fails to bind ("arg_names.size() ==
+        in_args_map.size()"), so it is switched off for that bind only: per-node values are
+        then those of the unfused operators."""
+        previous = os.environ.get("MXNET_SUBGRAPH_BACKEND")
+        if tapped:
+            os.environ["MXNET_SUBGRAPH_BACKEND"] = "NONE"
+        try:
+            return sym.bind(self.mx.cpu(), args=args, aux_states=aux, grad_req="null")
+        finally:
+            if previous is None:
+                os.environ.pop("MXNET_SUBGRAPH_BACKEND", None)
+            else:
+                os.environ["MXNET_SUBGRAPH_BACKEND"] = previous
+
     def serve(self, request: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
-        with np.load(request["inputs"]) as data:
+        with np.load(request["inputs"], allow_pickle=False) as data:
             feed = {k: data[k] for k in data.files}
         exe, names = self.executor(request, feed)
         for name, value in feed.items():
             exe.arg_dict[name][:] = value
         results = exe.forward(is_train=False)
-        arrays = {name: out.asnumpy() for name, out in zip(names, results)}
-        tmp = request["result"] + ".part.npz"
-        np.savez(tmp, **arrays)
-        os.replace(tmp, request["result"])
+        save_npz(request["result"], {n: out.asnumpy() for n, out in zip(names, results)})
         return {"outputs": names, "seconds": time.perf_counter() - started}
 
 

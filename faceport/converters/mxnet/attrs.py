@@ -105,6 +105,11 @@ def _fail(node: Node, key: str, expected: str, found: Any) -> FormatError:
     )
 
 
+def bad_attr(node: Node, key: str, expected: str, found: Any) -> FormatError:
+    """The error for an attribute value faceport cannot honour (raise it)."""
+    return _fail(node, key, expected, found)
+
+
 def _missing(node: Node, key: str, default: Any, expected: str) -> Any:
     if default is REQUIRED:
         raise FormatError(

@@ -10,6 +10,7 @@ it keeps bound executors cached, so a test module pays the import once.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 import os
@@ -17,9 +18,10 @@ import selectors
 import subprocess
 import tempfile
 import time
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +34,17 @@ REPO = Path(__file__).resolve().parents[3]
 SCRIPT = REPO / "tools" / "mxnet_ref" / "run.py"
 DEFAULT_TIMEOUT_S = 300.0
 _STARTUP_TIMEOUT_S = 120.0
+
+
+def save_npz(path: Path, arrays: Feed) -> None:
+    """An ``.npz`` with arbitrary array names (``np.savez(**arrays)`` would take ``file``
+    as its own argument)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for name, value in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(
+                    member, np.ascontiguousarray(value), allow_pickle=False
+                )
 
 
 class MXNetRunError(FaceportError):
@@ -66,7 +79,7 @@ class MXNetServer:
     def __init__(self, python: Path | None = None) -> None:
         self.python = python or venv_python()
         self._proc: subprocess.Popen[str] | None = None
-        self._stderr: IO[bytes] | None = None
+        self._stderr: int | None = None  # fd of an unlinked temporary file
         self._buffer = ""
         self._next_id = 0
         self.version = ""
@@ -79,7 +92,9 @@ class MXNetServer:
         if self.alive:
             return
         self.close()
-        self._stderr = tempfile.TemporaryFile()
+        fd, name = tempfile.mkstemp(prefix="faceport-mxnet-", suffix=".stderr")
+        os.unlink(name)  # anonymous: gone when closed
+        self._stderr = fd
         env = dict(os.environ, PYTHONUNBUFFERED="1", MXNET_ENGINE_TYPE="NaiveEngine")
         env.setdefault("OMP_NUM_THREADS", "2")
         self._proc = subprocess.Popen(
@@ -97,14 +112,12 @@ class MXNetServer:
     def stderr_tail(self, limit: int = 3000) -> str:
         if self._stderr is None:
             return ""
-        self._stderr.seek(0, os.SEEK_END)
-        size = self._stderr.tell()
-        self._stderr.seek(max(0, size - limit))
-        return self._stderr.read().decode("utf-8", "replace")
+        size = os.fstat(self._stderr).st_size
+        return os.pread(self._stderr, limit, max(0, size - limit)).decode("utf-8", "replace")
 
     def _fail(self, what: str) -> MXNetRunError:
         tail = self.stderr_tail()
-        self.close()
+        self.close(kill=True)
         return MXNetRunError(f"MXNet reference {what}; its stderr ends with:\n{tail}")
 
     def _read_line(self, timeout: float, what: str) -> dict[str, Any]:
@@ -135,6 +148,11 @@ class MXNetServer:
 
     def request(self, payload: dict[str, Any], timeout: float = DEFAULT_TIMEOUT_S) -> list[str]:
         """Send one request; return the output names written to ``payload['result']``."""
+        self.send(payload)
+        return self.receive(payload, timeout)
+
+    def send(self, payload: dict[str, Any]) -> None:
+        """Queue one request without waiting (answers come back in order: :meth:`receive`)."""
         self.start()
         assert self._proc is not None and self._proc.stdin is not None
         self._next_id += 1
@@ -144,6 +162,11 @@ class MXNetServer:
             self._proc.stdin.flush()
         except (BrokenPipeError, OSError):
             raise self._fail("died before it got a request") from None
+
+    def receive(self, payload: dict[str, Any], timeout: float = DEFAULT_TIMEOUT_S) -> list[str]:
+        """Wait for the answer to the oldest unanswered request (``payload`` names it)."""
+        if self._proc is None:
+            raise MXNetRunError("MXNet reference server is not running")
         answer = self._read_line(timeout, f"running {Path(payload['symbol']).name}")
         if not answer.get("ok"):
             raise MXNetRunError(
@@ -152,14 +175,15 @@ class MXNetServer:
             )
         return [str(n) for n in answer.get("outputs", [])]
 
-    def close(self) -> None:
+    def close(self, *, kill: bool = False) -> None:
+        """End the server: EOF on its stdin and a wait, or at once with ``kill``."""
         proc, self._proc = self._proc, None
         if proc is not None:
+            if kill and proc.poll() is None:
+                proc.kill()
             if proc.stdin is not None:
-                try:
+                with contextlib.suppress(OSError):
                     proc.stdin.close()
-                except OSError:
-                    pass
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -168,7 +192,7 @@ class MXNetServer:
             if proc.stdout is not None:
                 proc.stdout.close()
         if self._stderr is not None:
-            self._stderr.close()
+            os.close(self._stderr)
             self._stderr = None
         self._buffer = ""
 
@@ -212,6 +236,7 @@ class MXNetRunner(Runner):
         self.name = name
         self._server = server
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._pending: dict[str, Any] | None = None
 
     def why_unavailable(self) -> str | None:
         return why_mxnet_unavailable()
@@ -223,11 +248,19 @@ class MXNetRunner(Runner):
         self._tmp = tempfile.TemporaryDirectory(prefix="faceport-mxnet-")
 
     def run(self, feed: Feed) -> Outputs:
+        self.submit(feed)
+        return self.collect()
+
+    def submit(self, feed: Feed) -> None:
+        """Start one inference and return at once, so the caller can compute meanwhile (MXNet
+        runs in its own process); :meth:`collect` returns its outputs. One at a time."""
         if self._server is None or self._tmp is None:
             raise RunnerUnavailable(f"runner {self.name!r} is not active")
+        if self._pending is not None:
+            raise RuntimeError("collect() the submitted inference before submitting another")
         folder = Path(self._tmp.name)
         inputs, result = folder / "inputs.npz", folder / "result.npz"
-        np.savez(inputs, **{k: np.ascontiguousarray(v) for k, v in feed.items()})
+        save_npz(inputs, feed)
         result.unlink(missing_ok=True)
         payload = {
             "symbol": str(self.symbol_json),
@@ -236,8 +269,16 @@ class MXNetRunner(Runner):
             "result": str(result),
             "outputs": self.output_names,
         }
-        names = self._server.request(payload, self.timeout)
-        with np.load(result) as data:
+        self._server.send(payload)
+        self._pending = payload
+
+    def collect(self) -> Outputs:
+        """The outputs of the inference started by :meth:`submit`."""
+        payload, self._pending = self._pending, None
+        if self._server is None or payload is None:
+            raise RuntimeError("collect() without submit()")
+        names = self._server.receive(payload, self.timeout)
+        with np.load(payload["result"], allow_pickle=False) as data:
             return {name: np.array(data[name]) for name in names}
 
     def deactivate(self) -> None:

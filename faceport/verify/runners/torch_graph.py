@@ -63,9 +63,7 @@ class TorchGraphRunner(Runner):
         with torch.inference_mode():
             result = self._module(*args)
         values = result if isinstance(result, tuple) else (result,)
-        return {
-            name: value.float().cpu().numpy() for name, value in zip(self.output_names, values)
-        }
+        return {name: value.float().cpu().numpy() for name, value in zip(self.output_names, values)}
 
     def deactivate(self) -> None:
         self._module = None

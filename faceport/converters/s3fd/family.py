@@ -1,0 +1,75 @@
+"""The S3FD family: recognise, convert and run S3FD ``.pth`` checkpoints."""
+
+from __future__ import annotations
+
+import logging
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from faceport.converters import Detector, Family
+from faceport.errors import FaceportError
+
+if TYPE_CHECKING:
+    from faceport.ir import Graph
+
+log = logging.getLogger(__name__)
+
+SUFFIXES = (".pth", ".pt", ".tar", ".ckpt")
+LEGACY_HEAD = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"  # pickled magic number
+
+
+class S3FDFamily(Family):
+    name = "s3fd"
+    description = "PyTorch .pth checkpoint (zip or legacy) of S3FD / SFD_pytorch / face_alignment"
+
+    def sniff(self, path: Path) -> bool:
+        """A torch zip (an entry ending in /data.pkl) or a legacy torch.save stream."""
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(len(LEGACY_HEAD))
+        except OSError:
+            return False
+        if head.startswith(LEGACY_HEAD):
+            return True
+        if head[:4] != b"PK\x03\x04":
+            return False
+        try:
+            with zipfile.ZipFile(path) as archive:
+                return any(n.endswith("/data.pkl") for n in archive.namelist())
+        except (zipfile.BadZipFile, OSError, ValueError):
+            return False
+
+    def convert(
+        self,
+        path: Path,
+        *,
+        key_map: Mapping[str, str] | None = None,
+        strict: bool = True,
+        **options: Any,
+    ) -> Graph:
+        """Read the checkpoint safely, map its keys (``key_map`` for other namings), build the
+        graph. ``meta`` records the source name, sha256, container and recognised layout."""
+        from faceport.converters.s3fd.graph import build_graph
+        from faceport.converters.s3fd.layout import map_state_dict
+        from faceport.converters.s3fd.pth_reader import read_checkpoint
+        from faceport.serialize import sha256_file
+
+        if options:
+            raise FaceportError(f"unknown S3FD conversion options {sorted(options)}",
+                                hint="known: key_map, strict")
+        checkpoint = read_checkpoint(path)
+        mapped = map_state_dict(checkpoint.obj, file=str(path), key_map=key_map, strict=strict)
+        log.info("%s: %s container, %s layout", path, checkpoint.container, mapped.layout)
+        meta = {"source": Path(path).name, "source_sha256": sha256_file(path),
+                "container": checkpoint.container}
+        return build_graph(mapped, file=str(path), meta=meta)
+
+    def detector(self, graph: Graph, *, device: str = "cpu") -> Detector | None:
+        from faceport.detect.s3fd import S3FDDetector
+
+        return S3FDDetector(graph, device)
+
+
+FAMILY = S3FDFamily()

@@ -1,0 +1,260 @@
+"""RetinaFace detection (insightface's ``RetinaFace.detect``) over a converted graph.
+
+Post-processing follows insightface ``detection/retinaface/retinaface.py`` with its ``net3``
+setting (mnet.25 and R50): per stride 32/16/8 the network gives ``cls_prob_reshape`` (N, 2A,
+H, W: background probabilities first, face probabilities in channels A..2A), ``bbox_pred``
+(N, 4A, H, W) and ``landmark_pred`` (N, 10A, H, W). For each level the face scores, box and
+landmark deltas are laid out (row, column, anchor), decoded against the anchors (see
+:mod:`faceport.detect.retinaface_anchors`), boxes clipped to the image, and kept when
+``score >= threshold``. All levels (and scales) are then sorted by descending score and
+suppressed with greedy NMS in the inclusive-pixel convention (``cpu_nms``: IoU > nms removes).
+
+Pre-processing (``net3``): the tensor's channel ``i`` is the image's RGB channel ``i`` (insightface
+reads BGR with cv2 and flips), ``(pixel / scale - mean) / std`` with mean 0, std 1, scale 1;
+any input size (the network is fully convolutional; its crops align the FPN levels).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from faceport.converters import Detector
+from faceport.detect.nms import nms as greedy_nms
+from faceport.detect.retinaface_anchors import (
+    NET3,
+    AnchorConfig,
+    anchors_plane,
+    base_anchors,
+    clip_boxes,
+    decode_boxes,
+    decode_landmarks,
+)
+from faceport.detect.types import Detections
+from faceport.errors import FaceportError
+
+if TYPE_CHECKING:
+    from faceport.ir import Graph
+
+Proposals = tuple[np.ndarray, np.ndarray, np.ndarray | None]
+
+
+def _level_outputs(
+    outputs: Mapping[str, np.ndarray], configs: Sequence[AnchorConfig]
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """(cls, bbox, landmark-or-None) per level: by insightface's names when all are present,
+    else by position (insightface reads ``net_out[sym_idx]`` positionally)."""
+    names = list(outputs)
+    by_name: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
+    for cfg in configs:
+        found = {}
+        for kind in ("cls_prob_reshape", "bbox_pred", "landmark_pred"):
+            pattern = re.compile(rf"{kind}_stride{cfg.stride}(_output)?$")
+            hits = [n for n in names if pattern.search(n)]
+            if len(hits) == 1:
+                found[kind] = outputs[hits[0]]
+        if "cls_prob_reshape" not in found or "bbox_pred" not in found:
+            by_name = []
+            break
+        by_name.append((found["cls_prob_reshape"], found["bbox_pred"], found.get("landmark_pred")))
+    if by_name:
+        return by_name
+    per_level = len(names) // len(configs)
+    if per_level < 2:
+        raise FaceportError(
+            "RetinaFace outputs do not match the anchor configuration",
+            expected=f">= {2 * len(configs)} outputs (cls, bbox[, landmark] per stride)",
+            found=names,
+        )
+    arrays = [outputs[n] for n in names]
+    return [
+        (
+            arrays[i * per_level],
+            arrays[i * per_level + 1],
+            arrays[i * per_level + 2] if per_level >= 3 else None,
+        )
+        for i in range(len(configs))
+    ]
+
+
+def retinaface_proposals(
+    outputs: Mapping[str, np.ndarray],
+    im_shape: tuple[int, int],
+    threshold: float,
+    *,
+    configs: Sequence[AnchorConfig] = NET3,
+    im_scale: float = 1.0,
+) -> Proposals:
+    """Thresholded boxes (M, 4) float64, scores (M,) float32, landmarks (M, 5, 2) float32 or
+    ``None``, for one forward pass on an image of ``im_shape`` = (height, width) that was
+    resized by ``im_scale`` (coordinates are divided by it), in insightface's level order."""
+    boxes_all, scores_all, marks_all = [], [], []
+    height, width = im_shape
+    for cfg, (cls, bbox, marks) in zip(configs, _level_outputs(outputs, configs)):
+        a = cfg.num_anchors
+        cls = np.asarray(cls, dtype=np.float32)
+        bbox = np.asarray(bbox, dtype=np.float32)
+        if cls.ndim != 4 or cls.shape[1] != 2 * a or bbox.shape[1] != 4 * a:
+            raise FaceportError(
+                f"stride {cfg.stride}: unexpected RetinaFace output shapes",
+                expected=f"cls (N, {2 * a}, H, W), bbox (N, {4 * a}, H, W)",
+                found=f"cls {cls.shape}, bbox {bbox.shape}",
+            )
+        fh, fw = bbox.shape[2], bbox.shape[3]
+        anchors = anchors_plane(fh, fw, cfg.stride, base_anchors(cfg))
+        scores = cls[:, a:, :, :].transpose(0, 2, 3, 1).reshape(-1)
+        deltas = bbox.transpose(0, 2, 3, 1).reshape(-1, bbox.shape[1] // a)
+        boxes = clip_boxes(decode_boxes(anchors, deltas[:, :4]), height, width)
+        keep = np.where(scores >= threshold)[0]
+        boxes_all.append(boxes[keep] / im_scale)
+        scores_all.append(scores[keep])
+        if marks is not None:
+            marks = np.asarray(marks, dtype=np.float32)
+            per = marks.shape[1] // a
+            md = marks.transpose(0, 2, 3, 1).reshape(-1, 5, per // 5)
+            points = decode_landmarks(anchors[keep], md[keep]) / np.float32(im_scale)
+            marks_all.append(points)
+    landmarks = np.concatenate(marks_all) if marks_all else None
+    return np.concatenate(boxes_all), np.concatenate(scores_all), landmarks
+
+
+def merge_and_suppress(proposals: Sequence[Proposals], nms_threshold: float) -> Detections:
+    """Concatenate proposals of all scales, sort by score (descending) and run NMS."""
+    boxes = np.concatenate([p[0] for p in proposals]) if proposals else np.zeros((0, 4))
+    scores = np.concatenate([p[1] for p in proposals]) if proposals else np.zeros((0,))
+    with_marks = bool(proposals) and all(p[2] is not None for p in proposals)
+    if boxes.shape[0] == 0:
+        return Detections.empty(landmarks=5 if with_marks else 0)
+    order = scores.argsort()[::-1]
+    det = np.hstack((boxes[order], scores[order, None])).astype(np.float32)
+    marks = np.concatenate([p[2] for p in proposals])[order] if with_marks else None
+    if nms_threshold > 0:
+        keep = greedy_nms(det[:, :4], det[:, 4], nms_threshold, pixel_offset=1.0)
+        det = det[keep]
+        marks = None if marks is None else marks[keep]
+    return Detections(
+        boxes=det[:, :4].astype(np.float64),
+        scores=det[:, 4].astype(np.float64),
+        landmarks=None if marks is None else marks.astype(np.float64),
+    )
+
+
+def decode_retinaface(
+    outputs: Mapping[str, np.ndarray],
+    im_shape: tuple[int, int],
+    threshold: float = 0.5,
+    nms: float = 0.4,
+    *,
+    configs: Sequence[AnchorConfig] = NET3,
+) -> Detections:
+    """insightface's single-scale post-processing of the 9 RetinaFace outputs.
+
+    ``outputs``: name -> (1, C, H, W) arrays (MXNet's or faceport's, names with or without
+    ``_output``); ``im_shape``: (height, width) of the network input.
+    """
+    return merge_and_suppress(
+        [retinaface_proposals(outputs, im_shape, threshold, configs=configs)], nms
+    )
+
+
+def resize_linear(image: np.ndarray, scale: float) -> np.ndarray:
+    """uint8 bilinear resize by ``scale`` with OpenCV INTER_LINEAR's geometry.
+
+    Size ``round(w * scale)``, source coordinate ``(d + 0.5) / scale - 0.5`` clamped to the
+    image; computed in float and rounded, so it may differ from cv2's 11-bit fixed-point
+    result by 1 grey level.
+    """
+    h, w = image.shape[:2]
+    out_h, out_w = max(1, round(h * scale)), max(1, round(w * scale))
+
+    def axis(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        src = (np.arange(n_out) + 0.5) / scale - 0.5
+        lo = np.floor(src)
+        frac = src - lo
+        lo_i = np.clip(lo.astype(np.int64), 0, n_in - 1)
+        hi_i = np.clip(lo.astype(np.int64) + 1, 0, n_in - 1)
+        frac = np.where(src < 0, 0.0, np.where(src >= n_in - 1, 0.0, frac))
+        return lo_i, hi_i, frac
+
+    y0, y1, fy = axis(out_h, h)
+    x0, x1, fx = axis(out_w, w)
+    img = image.astype(np.float64)
+    rows = img[y0] * (1 - fy)[:, None, None] + img[y1] * fy[:, None, None]
+    out = rows[:, x0] * (1 - fx)[None, :, None] + rows[:, x1] * fx[None, :, None]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+class RetinaFaceDetector(Detector):
+    """Image in, :class:`Detections` out, over a converted RetinaFace graph (torch).
+
+    ``pixel_means`` / ``pixel_stds`` / ``pixel_scale`` are in RGB order (insightface keeps them
+    BGR and reverses); by default they come from ``graph.meta["preprocess"]`` (the reader's
+    record), else the ``net3`` values (0, 1, 1: mnet.25, R50).
+    """
+
+    def __init__(
+        self,
+        graph: Graph,
+        device: str = "cpu",
+        *,
+        configs: Sequence[AnchorConfig] = NET3,
+        pixel_means: Sequence[float] | None = None,
+        pixel_stds: Sequence[float] | None = None,
+        pixel_scale: float | None = None,
+    ) -> None:
+        from faceport.lower import lower
+
+        pre = graph.meta.get("preprocess") or {}
+        if pre.get("color", "RGB") != "RGB":
+            raise FaceportError("RetinaFace graph expects non-RGB input", found=pre.get("color"))
+        self.graph = graph
+        self.device = device
+        self.configs = tuple(configs)
+        means = pixel_means if pixel_means is not None else pre.get("mean", (0.0, 0.0, 0.0))
+        stds = pixel_stds if pixel_stds is not None else pre.get("std", (1.0, 1.0, 1.0))
+        self.means = np.asarray(means, dtype=np.float32).reshape(3, 1, 1)
+        self.stds = np.asarray(stds, dtype=np.float32).reshape(3, 1, 1)
+        self.pixel_scale = float(pixel_scale if pixel_scale is not None else pre.get("scale", 1.0))
+        self.output_names = list(graph.outputs)
+        self.module: Any = lower(graph).to(device)
+
+    def preprocess(self, image: np.ndarray) -> np.ndarray:
+        """uint8 RGB (H, W, 3) -> float32 (1, 3, H, W) network input."""
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise FaceportError("expected an RGB image (H, W, 3)", found=tuple(image.shape))
+        chw = image.astype(np.float32).transpose(2, 0, 1)
+        return ((chw / self.pixel_scale - self.means) / self.stds)[None].astype(np.float32)
+
+    def forward(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
+        """Run the network on a (1, 3, H, W) input; outputs keyed by graph output name."""
+        import torch
+
+        with torch.inference_mode():
+            result = self.module(torch.from_numpy(np.ascontiguousarray(tensor)).to(self.device))
+        values = result if isinstance(result, tuple) else (result,)
+        return {n: v.float().cpu().numpy() for n, v in zip(self.output_names, values)}
+
+    def __call__(
+        self,
+        image: np.ndarray,
+        threshold: float = 0.5,
+        nms: float = 0.4,
+        scales: Sequence[float] | None = None,
+        **options: Any,
+    ) -> Detections:
+        """Detect faces in a uint8 RGB image at each of ``scales`` (default ``[1.0]``)."""
+        if options:
+            raise FaceportError(f"unknown RetinaFace options {sorted(options)}")
+        proposals = []
+        for scale in scales or (1.0,):
+            im = image if scale == 1.0 else resize_linear(image, scale)
+            outputs = self.forward(self.preprocess(im))
+            proposals.append(
+                retinaface_proposals(
+                    outputs, im.shape[:2], threshold, configs=self.configs, im_scale=scale
+                )
+            )
+        return merge_and_suppress(proposals, nms)

@@ -1,0 +1,107 @@
+"""Whole-detector ONNX: uint8 image in, boxes/scores (/landmarks) out, no faceport at run time.
+
+Inputs: ``image`` uint8 (H, W, 3) in the colour order the source's detect API takes
+(dlib RGB, S3FD BGR, RetinaFace BGR: recorded as ``faceport.image_color_order``),
+``score_threshold`` and ``iou_threshold`` float32 scalars (defaults in
+``faceport.threshold_defaults``). Outputs: ``boxes`` float32 (K, 4) x1, y1, x2, y2 in image
+pixels, ``scores`` float32 (K,) in descending order, RetinaFace also ``landmarks`` float32
+(K, 5, 2). H and W are dynamic; pre-processing, anchor generation (from the feature maps'
+own sizes), decoding and ONNX ``NonMaxSuppression`` (:mod:`faceport.detect.onnx_nms`) are
+all in the graph. Exporter: ``dynamo=False`` (the NMS symbolic is a TorchScript-exporter
+``symbolic``). fp16: the network in float16, pre/post-processing in float32.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from faceport.errors import ExportError
+from faceport.exporters.metadata import deploy_metadata
+from faceport.exporters.onnx import DEFAULT_OPSET, export_module, half_module
+from faceport.exporters.onnx_finish import OnnxExport, finish
+from faceport.ir import Graph
+
+log = logging.getLogger(__name__)
+EXAMPLE_HW = (200, 256)
+INPUTS = ["image", "score_threshold", "iou_threshold"]
+
+
+def detector_kind(graph: Graph) -> str:
+    """``dlib``, ``s3fd`` or ``retinaface``; :class:`ExportError` if not a known detector."""
+    meta = graph.meta
+    family = meta.get("family", graph.framework)
+    loss = meta.get("loss")
+    if family == "dlib" and isinstance(loss, dict) and loss.get("kind") == "loss_mmod":
+        return "dlib"
+    if family == "s3fd":
+        return "s3fd"
+    if family == "mxnet" and meta.get("model") == "retinaface":
+        return "retinaface"
+    raise ExportError(
+        "this model is not a detector faceport can export with post-processing",
+        field="meta.family", expected="dlib MMOD, S3FD or MXNet RetinaFace", found=family,
+    )  # fmt: skip
+
+
+def detector_module(graph: Graph, *, fp16: bool = False) -> tuple[Any, dict[str, Any]]:
+    """(whole-detector ``nn.Module``, info) for ``graph``; the network half precision when
+    ``fp16`` (its input and outputs cast, so decoding stays float32)."""
+    from faceport.lower import lower
+
+    kind = detector_kind(graph)
+    net = lower(graph)
+    if fp16:
+        net = half_module(net, keep_io_fp32=True)
+    builder = importlib.import_module(f"faceport.exporters.detector_{kind}")
+    module, info = builder.build(net, graph)
+    return module.eval(), {"kind": kind, **info}
+
+
+def example_inputs(hw: tuple[int, int] = EXAMPLE_HW, seed: int = 0) -> tuple[Any, ...]:
+    """A random uint8 image and the two thresholds, as torch tensors (for tracing)."""
+    import numpy as np
+    import torch
+
+    image = np.random.default_rng(seed).integers(0, 256, (*hw, 3), dtype=np.uint8)
+    return torch.from_numpy(image), torch.tensor(0.5), torch.tensor(0.4)
+
+
+def export_detector(
+    graph: Graph,
+    output: str | os.PathLike[str],
+    *,
+    opset: int = DEFAULT_OPSET,
+    fp16: bool = False,
+    simplify: bool = True,
+) -> OnnxExport:
+    """Write the whole detector of ``graph`` as one ONNX file (dynamic H, W)."""
+    import torch
+
+    if opset < 11:
+        raise ExportError("NonMaxSuppression needs opset >= 11", field="opset", found=opset)
+    module, info = detector_module(graph, fp16=fp16)
+    outputs = list(info["outputs"])
+    axes: dict[str, dict[int, str]] = {"image": {0: "H", 1: "W"}}
+    axes.update({name: {0: "K"} for name in outputs})
+    with tempfile.TemporaryDirectory(prefix="faceport-det-") as tmp_dir, torch.no_grad():
+        model = export_module(
+            module, example_inputs(), Path(tmp_dir) / "raw.onnx", input_names=INPUTS,
+            output_names=outputs, dynamic_axes=axes, opset=opset, target=output,
+        )  # fmt: skip
+    metadata = deploy_metadata(
+        graph, outputs, with_postprocess=True, fp16=fp16, io_dtype="float32",
+        exporter="torchscript", opset=opset, dynamic=True,
+        image_layout="HWC uint8", image_color_order=info["image_color_order"],
+        threshold_defaults=info["defaults"], postprocess=info["postprocess"],
+        pyramid=info.get("pyramid", ""), detector_kind=info["kind"],
+    )  # fmt: skip
+    metadata["faceport.input_layout"] = "HWC"
+    shapes = {"image": [*EXAMPLE_HW, 3], "score_threshold": [], "iou_threshold": []}
+    result = finish(model, output, metadata, test_shapes=shapes, do_simplify=simplify, fp16=fp16)
+    log.info("wrote whole detector %s", result)
+    return result

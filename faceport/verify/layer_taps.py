@@ -1,0 +1,115 @@
+"""Running both sides of a per-layer localisation (:mod:`faceport.verify.localise` compares).
+
+* against the source framework: the family's reference runner asked for every faceport
+  tensor name (it maps its own layer ids through the IR's provenance and returns what it
+  can tap), faceport's torch CPU graph lowered with the same names as outputs;
+* against onnxruntime: the graph exported to ONNX with every intermediate tensor added as a
+  graph output (no simplification, so nothing is folded away), run by onnxruntime CPU.
+
+Each returns the report's localisation entry: the comparison as JSON plus its text, or
+``{"against": ..., "skipped": reason}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceport.converters import Family
+from faceport.errors import BackendUnavailable, FaceportError
+from faceport.ir import Graph
+from faceport.verify import hooks
+from faceport.verify.localise import localise, tap_names
+from faceport.verify.runners.base import Feed, Outputs
+from faceport.verify.runners.torch_graph import TorchGraphRunner
+
+log = logging.getLogger(__name__)
+AGAINST = ("reference", "onnxruntime-cpu")
+
+
+def _faceport_taps(graph: Graph, names: list[str], feed: Feed) -> Outputs:
+    with TorchGraphRunner(graph, outputs=names, name="torch-cpu") as mine:
+        return mine.infer(feed)
+
+
+def against_reference(
+    fam: Family, graph: Graph, source: Path | None, feed: Feed
+) -> dict[str, Any]:
+    names = tap_names(graph)
+    if source is None:
+        return {"against": "reference", "skipped": "no source model given"}
+    ref = hooks.reference_runner(fam, graph, source, taps=names)
+    if ref is None:
+        return {"against": "reference", "skipped": f"{fam.name}: no layer-tapping reference"}
+    why = ref.why_unavailable()
+    if why is not None:
+        return {"against": ref.name, "skipped": why}
+    try:
+        with ref:
+            ref_out = ref.infer(feed)
+        my_out = _faceport_taps(graph, names, feed)
+    except BackendUnavailable as exc:
+        return {"against": ref.name, "skipped": str(exc)}
+    except FaceportError as exc:
+        return {"against": ref.name, "error": str(exc)}
+    result = localise(graph, ref_out, my_out, reference_name=ref.name, candidate_name="torch-cpu")
+    return _entry(ref.name, result)
+
+
+def _entry(against: str, result: Any) -> dict[str, Any]:
+    data = result.to_json()
+    data["untapped"] = data.pop("skipped")
+    return {"against": against, **data, "text": str(result)}
+
+
+def onnx_tap_outputs(graph: Graph, names: list[str], feed: Feed) -> Outputs:
+    """Every tensor in ``names`` computed by onnxruntime on an export of ``graph`` whose
+    outputs are those tensors."""
+    import onnxruntime as ort
+
+    from faceport.exporters.onnx import export_onnx
+
+    inputs = {s.name for s in graph.inputs}
+    tapped = dataclasses.replace(graph, outputs=tuple(n for n in names if n not in inputs))
+    with tempfile.TemporaryDirectory(prefix="faceport-onnx-taps-") as tmp:
+        path = Path(tmp) / "taps.onnx"
+        export_onnx(tapped, path, simplify=False)
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        out_names = [o.name for o in session.get_outputs()]
+        values = session.run(
+            out_names, {s.name: np.asarray(feed[s.name], np.float32) for s in graph.inputs}
+        )
+    return dict(zip(out_names, values))
+
+
+def against_onnx(graph: Graph, feed: Feed) -> dict[str, Any]:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return {"against": "onnxruntime-cpu", "skipped": "pip install onnxruntime"}
+    names = tap_names(graph)
+    try:
+        theirs = onnx_tap_outputs(graph, names, feed)
+    except (FaceportError, ImportError) as exc:
+        return {"against": "onnxruntime-cpu", "skipped": f"export with taps failed: {exc}"}
+    mine = _faceport_taps(graph, names, feed)
+    result = localise(
+        graph, mine, theirs, reference_name="torch-cpu", candidate_name="onnxruntime-cpu"
+    )
+    return _entry("onnxruntime-cpu", result)
+
+
+def run_localisation(
+    fam: Family, graph: Graph, source: Path | None, feed: Feed, against: str
+) -> dict[str, Any]:
+    """One localisation entry for ``against`` (``reference`` or ``onnxruntime-cpu``)."""
+    if against == "reference":
+        return against_reference(fam, graph, source, feed)
+    if against == "onnxruntime-cpu":
+        return against_onnx(graph, feed)
+    raise FaceportError(f"cannot localise against {against!r}", expected=AGAINST)

@@ -1,0 +1,100 @@
+"""dlib's own Python bindings (``dlib-bin``) as reference runners.
+
+* :class:`DlibMMODRunner`: ``dlib.cnn_face_detection_model_v1(path)(image, upsample)``;
+  feed ``{"image": uint8 (H, W, 3) RGB}``, outputs ``boxes`` float64 (N, 4) as dlib's
+  ``rect.left(), top(), right(), bottom()`` (inclusive) and ``scores`` (N,) confidences.
+* :class:`DlibDescriptorRunner`: ``dlib.face_recognition_model_v1(path)
+  .compute_face_descriptor(chips, num_jitters=0)`` on aligned 150x150 chips; feed
+  ``{"chips": uint8 (N, 150, 150, 3)}``, output ``descriptors`` float64 (N, 128).
+
+``dlib`` is imported only when a runner is activated (``import faceport`` stays light).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceport.errors import FaceportError
+from faceport.verify.runners.base import Feed, Outputs, Runner
+
+INSTALL_HINT = "pip install dlib-bin"
+
+
+def import_dlib() -> Any:
+    """The ``dlib`` module, or :class:`FaceportError` saying how to install it."""
+    try:
+        import dlib
+    except ImportError as exc:
+        raise FaceportError(f"dlib is not importable ({exc})", hint=INSTALL_HINT) from None
+    return dlib
+
+
+def _why_no_dlib() -> str | None:
+    try:
+        import dlib  # noqa: F401
+    except ImportError:
+        return INSTALL_HINT
+    return None
+
+
+class _DlibModelRunner(Runner):
+    device = "cpu"
+    dtype = "float32"
+
+    def __init__(self, model_path: str | os.PathLike[str], *, name: str = "dlib") -> None:
+        super().__init__()
+        self.model_path = Path(model_path)
+        self.name = name
+        self._model: Any = None
+
+    def why_unavailable(self) -> str | None:
+        reason = _why_no_dlib()
+        if reason is None and not self.model_path.is_file():
+            return f"model file {self.model_path} does not exist"
+        return reason
+
+    def deactivate(self) -> None:
+        self._model = None
+
+
+class DlibMMODRunner(_DlibModelRunner):
+    """``cnn_face_detection_model_v1`` with a fixed ``upsample_num_times``."""
+
+    def __init__(
+        self, model_path: str | os.PathLike[str], *, upsample_num_times: int = 0,
+        name: str = "dlib",
+    ) -> None:
+        super().__init__(model_path, name=name)
+        self.upsample_num_times = int(upsample_num_times)
+
+    def activate(self) -> None:
+        self._model = import_dlib().cnn_face_detection_model_v1(str(self.model_path))
+
+    def run(self, feed: Feed) -> Outputs:
+        image = np.ascontiguousarray(feed["image"], dtype=np.uint8)
+        dets = self._model(image, self.upsample_num_times)
+        boxes = np.array(
+            [[d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()] for d in dets],
+            dtype=np.float64,
+        ).reshape(-1, 4)
+        scores = np.array([d.confidence for d in dets], dtype=np.float64)
+        return {"boxes": boxes, "scores": scores}
+
+
+class DlibDescriptorRunner(_DlibModelRunner):
+    """``face_recognition_model_v1.compute_face_descriptor`` on aligned chips, no jitter."""
+
+    def activate(self) -> None:
+        self._model = import_dlib().face_recognition_model_v1(str(self.model_path))
+
+    def run(self, feed: Feed) -> Outputs:
+        chips = np.asarray(feed["chips"], dtype=np.uint8)
+        if chips.ndim == 3:
+            chips = chips[None]
+        batch = [np.ascontiguousarray(c) for c in chips]
+        vectors = self._model.compute_face_descriptor(batch, 0)
+        return {"descriptors": np.array([np.asarray(v) for v in vectors], dtype=np.float64)}

@@ -1,0 +1,130 @@
+"""Hostile input for the dlib .dat reader: truncation, corrupted varints/floats/strings,
+huge or negative tensor dims, deep header chains. Only FormatError may come out."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from faceport.converters.dlib.binary import BinaryReader
+from faceport.converters.dlib.dat_reader import read_dat, read_dat_bytes
+from faceport.errors import FormatError
+from tests.conftest import shared_fixture
+
+
+@pytest.fixture(scope="module")
+def mmod_bytes() -> bytes:
+    return shared_fixture("dlib/mmod_human_face_detector.dat").read_bytes()
+
+
+def _expect_format_error(path: Path) -> FormatError:
+    with pytest.raises(FormatError) as info:
+        read_dat(path)
+    err = info.value
+    assert err.file == str(path) and err.offset is not None and err.field, str(err)
+    return err
+
+
+def test_truncation_everywhere_is_a_located_format_error(mmod_bytes: bytes) -> None:
+    rng = random.Random(0)
+    cuts = list(range(4096)) + sorted(rng.sample(range(4096, len(mmod_bytes)), 150))
+    for cut in cuts:
+        with pytest.raises(FormatError) as info:
+            read_dat_bytes(mmod_bytes[:cut], "cut.dat")
+        err = info.value
+        assert err.file == "cut.dat" and err.field, str(err)
+        assert err.offset is not None and err.offset <= cut, (cut, str(err))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_byte_corruption_never_escapes_as_another_exception(
+    data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    raw = bytearray(shared_fixture("dlib/mmod_human_face_detector.dat").read_bytes()[:3000])
+    for _ in range(data.draw(st.integers(1, 4))):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    path = tmp_path_factory.mktemp("fuzz") / "x.dat"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(FormatError):  # 3000 bytes are never a whole network
+        read_dat(path)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=64))
+def test_primitives_only_raise_format_error(blob: bytes) -> None:
+    for read in ("read_int", "read_uint", "read_float", "read_bool", "read_string",
+                 "read_tensor", "read_alias_tensor"):
+        r = BinaryReader(blob, "blob")
+        try:
+            getattr(r, read)("f")
+        except FormatError as err:
+            assert err.file == "blob" and err.offset is not None and err.field
+        assert r.pos <= len(blob)
+
+
+def _tensor(*dims: int, version: int = 2) -> bytes:
+    def pack(v: int) -> bytes:
+        mag = abs(v).to_bytes(max(1, (abs(v).bit_length() + 7) // 8), "little")
+        return bytes([len(mag) | (0x80 if v < 0 else 0)]) + mag
+
+    return pack(version) + b"".join(pack(d) for d in dims)
+
+
+@pytest.mark.parametrize(
+    "dims",
+    [(10**6, 10**6, 1, 1), (1, 1, 1, -1), (2**62, 2**62, 2**62, 2**62), (1, 3, 5, 7)],
+)
+def test_hostile_tensor_dims_fail_before_allocating(dims: tuple[int, ...]) -> None:
+    r = BinaryReader(_tensor(*dims) + b"\0" * 100, "t")  # 100 bytes: < 105 floats
+    with pytest.raises(FormatError, match=r"tensor|dimension"):
+        r.read_tensor("params")
+
+
+def test_varint_size_nibble_too_big() -> None:
+    with pytest.raises(FormatError, match="size byte"):
+        BinaryReader(b"\x09" + b"\0" * 9, "v").read_int("x", 8)
+    with pytest.raises(FormatError, match="size byte"):
+        BinaryReader(b"\x05\0\0\0\0\0", "v").read_int("x", 4)
+    with pytest.raises(FormatError, match="negative"):
+        BinaryReader(b"\x81\x01", "v").read_uint("x")
+
+
+def test_corrupted_floats() -> None:
+    assert BinaryReader(b"\x01\x10\x81\x04", "f").read_float("x") == 1.0  # 16 * 2**-4
+    assert BinaryReader(b"\x01\x00\x02\x00\x7d", "f").read_float("x") == float("inf")
+    with pytest.raises(FormatError, match="exponent"):
+        BinaryReader(b"\x01\x00\x02\x05\x7d", "f").read_float("x")  # 32005
+    with pytest.raises(FormatError, match="size byte"):
+        BinaryReader(b"\x01\x01\x03\x00\x00\x01", "f").read_float("x")  # 3-byte int16
+    with pytest.raises(FormatError, match="out of range"):
+        BinaryReader(b"\x01\x01\x02\xf0\x7c", "f").read_float("x")  # 2**31984
+
+
+def test_corrupted_bool_and_string() -> None:
+    with pytest.raises(FormatError, match="bool"):
+        BinaryReader(b"\x01", "b").read_bool("flag")
+    with pytest.raises(FormatError, match="too long"):
+        BinaryReader(b"\x04\xff\xff\xff\x7f", "s").read_string("name")
+
+
+def test_deep_header_chain_is_iterative(tmp_path: Path) -> None:
+    head = b"\x01\x01\x01\x0aloss_mmod_"
+    path = tmp_path / "deep.dat"
+    path.write_bytes(head + b"\x01\x01\x01\x01\x01\x10" + b"\x01\x02" * 200_000)
+    err = _expect_format_error(path)
+    assert err.offset is not None and err.offset >= 400_000
+
+
+def test_wrong_wrapper_version(mmod_bytes: bytes, tmp_path: Path) -> None:
+    data = bytearray(mmod_bytes)
+    at = data.index(b"\x01\x02\x01\x02")
+    data[at + 1] = 7
+    path = tmp_path / "v.dat"
+    path.write_bytes(bytes(data))
+    err = _expect_format_error(path)
+    assert err.found == 7 and err.offset == at

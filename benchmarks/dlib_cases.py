@@ -192,7 +192,7 @@ def descriptor_cases(ctx: Context) -> None:
         for name, form in good.items():
             err = F.max_abs_diff(form.run(x).reshape(n, -1), ref_all[:n])
             ctx.row("descriptor", setting, name, timings[name], flops=flops, original=original,
-                    parity=f"max|d| {err:.1e} vs dlib", note=form.note)
+                    parity=f"max abs {err:.1e} vs dlib", note=form.note)
     for name, reason in built.items():
         if isinstance(reason, str):
             ctx.skip("descriptor", "all", name, reason)

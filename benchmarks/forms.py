@@ -23,6 +23,7 @@ from faceport.ir import Graph
 log = logging.getLogger(__name__)
 
 RunFn = Callable[[np.ndarray], np.ndarray]
+RunAllFn = Callable[[np.ndarray], list[np.ndarray]]
 CPU_FORMS = ("eager", "eager-folded", "channels-last", "torchscript", "onnxruntime")
 
 
@@ -31,10 +32,14 @@ class Form:
     """One way of running the network, with how long it took to build."""
 
     name: str
-    run: RunFn
+    run_all: RunAllFn  # every graph output, in graph order
     build_s: float
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """The first graph output."""
+        return self.run_all(x)[0]
 
 
 def set_threads(threads: int) -> None:
@@ -44,18 +49,17 @@ def set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _torch_run(module: Any, channels_last: bool = False) -> RunFn:
+def _torch_run(module: Any, channels_last: bool = False) -> RunAllFn:
     import torch
 
-    def run(x: np.ndarray) -> np.ndarray:
+    def run(x: np.ndarray) -> list[np.ndarray]:
         with torch.inference_mode():
             t = torch.from_numpy(x)
             if channels_last:
                 t = t.contiguous(memory_format=torch.channels_last)
             out = module(t)
-            if isinstance(out, (tuple, list)):
-                out = out[0]
-            return np.asarray(out.contiguous().numpy())
+            outs = out if isinstance(out, (tuple, list)) else (out,)
+            return [np.asarray(o.contiguous().numpy()) for o in outs]
 
     return run
 
@@ -122,7 +126,7 @@ def onnxruntime(graph: Graph, threads: int, *, fold: bool = True, fp16: bool = F
     from faceport.exporters.onnx import export_onnx
 
     t0 = time.perf_counter()
-    source = passes.optimize(graph)[0] if fold else graph
+    source = _static_channels(passes.optimize(graph)[0] if fold else graph)
     tmp = tempfile.TemporaryDirectory(prefix="faceport-bench-")
     path = Path(tmp.name) / "model.onnx"
     export_onnx(source, path, fp16=fp16)
@@ -133,16 +137,28 @@ def onnxruntime(graph: Graph, threads: int, *, fold: bool = True, fp16: bool = F
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    out = session.get_outputs()[0].name
     size = path.stat().st_size
     tmp.cleanup()
 
-    def run(x: np.ndarray) -> np.ndarray:
-        return np.asarray(session.run([out], {name: np.ascontiguousarray(x, np.float32)})[0])
+    def run(x: np.ndarray) -> list[np.ndarray]:
+        return list(session.run(None, {name: np.ascontiguousarray(x, np.float32)}))
 
     label = "onnxruntime-fp16" if fp16 else "onnxruntime"
     note = f"ORT_ENABLE_ALL, {threads} threads, {size / 1e6:.1f} MB"
     return Form(label, run, time.perf_counter() - t0, note)
+
+
+def _static_channels(graph: Graph) -> Graph:
+    """Pin a dynamic channel axis of an NCHW input to 3 (the exporter keeps only N, H, W
+    dynamic and refuses others; every image network here takes 3 channels)."""
+    from dataclasses import replace
+
+    specs = tuple(
+        replace(s, shape=(s.shape[0], 3, *s.shape[2:])) if len(s.shape) == 4 and s.shape[1]
+        is None else s
+        for s in graph.inputs
+    )
+    return replace(graph, inputs=specs)
 
 
 def build_forms(

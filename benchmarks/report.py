@@ -41,7 +41,8 @@ def markdown(ctx: Context, env: dict[str, Any], plots: list[Path]) -> str:
     head = [
         f"# faceport benchmarks ({env['date']}, {'quick' if ctx.quick else 'full'})",
         "",
-        f"- machine: {env['cpu']}, {env['cores']} cores; threads used: {ctx.threads}",
+        f"- machine: {env['cpu']}, {env['cores']} cores; threads used: {ctx.threads}, "
+        f"OMP_WAIT_POLICY={env.get('omp_wait_policy') or 'default'}",
         f"- measured floor: fp32 GEMM {env['peak_gflops']:.1f} GFLOP/s on {ctx.threads} threads"
         f" (2048^3 matmul, torch); re-measured at the end: {env.get('peak_gflops_end', 0):.1f}",
         f"- H100 floor column: {H100_PEAK['fp32'] / 1e12:.0f} TFLOP/s dense fp32 (SXM5 "

@@ -68,8 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=list(CASES))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument("--omp-wait", choices=("PASSIVE", "ACTIVE"), default="PASSIVE",
+                        help="OMP_WAIT_POLICY (PASSIVE suits a shared machine)")
     args = parser.parse_args(argv)
-    thread_env(args.threads)
+    thread_env(args.threads, args.omp_wait)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     import os
 
@@ -83,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu": _cpu_name(),
         "cores": os.cpu_count(),
         "threads": args.threads,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
         "load_start": _load(),
         "versions": _versions(),
         "python": sys.version.split()[0],

@@ -34,8 +34,27 @@ def reader_options(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "pyramid_down", None) is not None:
         options["pyramid_down"] = args.pyramid_down
     if getattr(args, "key_map", None) is not None:
-        options["key_map"] = args.key_map
+        options["key_map"] = read_key_map(args.key_map)
     return options
+
+
+def read_key_map(path: Path) -> dict[str, str]:
+    """A JSON object ``{"checkpoint key or prefix": "faceport key or prefix"}``."""
+    import json
+
+    from faceport.errors import FormatError
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FormatError(f"cannot read key map: {exc}", file=str(path)) from None
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise FormatError(
+            "key map must be a JSON object of strings", file=str(path), found=type(data).__name__
+        )
+    return data
 
 
 def load_model(args: argparse.Namespace) -> Graph:

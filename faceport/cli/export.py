@@ -1,10 +1,14 @@
 """Export a model to ONNX or TorchScript.
 
   faceport export MODEL --format onnx [--opset N] [--dynamic] [--fp16] -o model.onnx
+  faceport export MODEL --format onnx --with-postprocess [--fp16] -o detector.onnx
   faceport export MODEL --format torchscript -o model.pt
 
 ONNX files are checked (onnx.checker full_check), simplified (onnxsim, with its own numeric
 check), carry deployment metadata, and are written atomically and deterministically.
+``--with-postprocess`` exports the whole detector (uint8 image in; boxes, scores[, landmarks]
+out; NMS in the graph). ``--mobile-check`` prints onnxruntime's mobile usability summary,
+``--ort`` also writes the ORT-format file beside the output.
 """
 
 from __future__ import annotations
@@ -27,6 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="symbolic batch/height/width (default on)",
     )
     parser.add_argument("--fp16", action="store_true", help="float16 weights and compute")
+    parser.add_argument("--fp16-io", action="store_true", help="with --fp16: float16 I/O too")
+    parser.add_argument(
+        "--with-postprocess",
+        action="store_true",
+        help="whole detector: image in, decoded and NMS-ed detections out (ONNX only)",
+    )
+    parser.add_argument("--mobile-check", action="store_true", help="ORT mobile usability")
+    parser.add_argument("--ort", action="store_true", help="also write <output>.ort (ORT format)")
     parser.add_argument("--no-simplify", action="store_true", help="skip onnxsim")
     parser.add_argument("--exporter", choices=("torchscript", "dynamo"), default="torchscript")
     parser.add_argument(
@@ -39,7 +51,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     graph = load_model(args)
-    if args.format == "onnx":
+    if args.format == "torchscript":
+        from faceport.exporters.torchscript import export_torchscript
+
+        print(f"wrote {export_torchscript(graph, args.output, method=args.method)}")
+        return 0
+    if args.with_postprocess:
+        from faceport.exporters.detector import export_detector
+
+        result = export_detector(
+            graph, args.output, opset=args.opset, fp16=args.fp16, simplify=not args.no_simplify
+        )
+    else:
         from faceport.exporters.onnx import export_onnx
 
         result = export_onnx(
@@ -48,12 +71,19 @@ def run(args: argparse.Namespace) -> int:
             opset=args.opset,
             dynamic=args.dynamic,
             fp16=args.fp16,
+            fp16_io=args.fp16_io,
             simplify=not args.no_simplify,
             exporter=args.exporter,
         )
-    else:
-        from faceport.exporters.torchscript import export_torchscript
-
-        result = export_torchscript(graph, args.output, method=args.method)  # type: ignore[assignment]
     print(f"wrote {result}")
+    for note in result.notes:
+        print(f"note: {note}")
+    if args.mobile_check:
+        from faceport.exporters.ort_tools import mobile_check
+
+        print(mobile_check(result.path))
+    if args.ort:
+        from faceport.exporters.ort_tools import convert_to_ort
+
+        print(f"wrote {convert_to_ort(result.path)}")
     return 0

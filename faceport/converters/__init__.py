@@ -84,8 +84,6 @@ def family(name: str) -> Family:
 def sniff(path: str | os.PathLike[str]) -> Family:
     """The family whose reader accepts ``path`` (a converted ``.safetensors`` is not one)."""
     p = Path(path)
-    if not p.exists():
-        raise FaceportError("no such file", file=str(p))
     for name in FAMILY_MODULES:
         try:
             fam = family(name)
@@ -93,6 +91,8 @@ def sniff(path: str | os.PathLike[str]) -> Family:
             continue
         if fam.sniff(p):
             return fam
+    if not p.exists():  # a checkpoint prefix (MXNet) was tried above
+        raise FaceportError("no such file", file=str(p))
     known = "; ".join(f"{n}: {family(n).description}" for n in FAMILY_MODULES if _importable(n))
     raise FaceportError("cannot tell which framework wrote this file", file=str(p), hint=known)
 

@@ -41,7 +41,7 @@ def _greedy(boxes: torch.Tensor, scores: torch.Tensor, iou: float, score: float)
 
 class _NMS(torch.autograd.Function):
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any, boxes: torch.Tensor, scores: torch.Tensor, iou: torch.Tensor, score: torch.Tensor
     ) -> torch.Tensor:
         kept = _greedy(boxes, scores, float(iou), float(score))

@@ -8,7 +8,8 @@ pixels, ``scores`` float32 (K,) in descending order, RetinaFace also ``landmarks
 (K, 5, 2). H and W are dynamic; pre-processing, anchor generation (from the feature maps'
 own sizes), decoding and ONNX ``NonMaxSuppression`` (:mod:`faceport.detect.onnx_nms`) are
 all in the graph. Exporter: ``dynamo=False`` (the NMS symbolic is a TorchScript-exporter
-``symbolic``). fp16: the network in float16, pre/post-processing in float32.
+``symbolic``). fp16: the network's nodes (``/net/...``) in float16, pre/post-processing
+in float32 (:func:`faceport.exporters.onnx.to_float16`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 from faceport.errors import ExportError
 from faceport.exporters.metadata import deploy_metadata
-from faceport.exporters.onnx import DEFAULT_OPSET, export_module, half_module
+from faceport.exporters.onnx import DEFAULT_OPSET, export_module, to_float16
 from faceport.exporters.onnx_finish import OnnxExport, finish
 from faceport.ir import Graph
 
@@ -48,15 +49,12 @@ def detector_kind(graph: Graph) -> str:
     )  # fmt: skip
 
 
-def detector_module(graph: Graph, *, fp16: bool = False) -> tuple[Any, dict[str, Any]]:
-    """(whole-detector ``nn.Module``, info) for ``graph``; the network half precision when
-    ``fp16`` (its input and outputs cast, so decoding stays float32)."""
+def detector_module(graph: Graph) -> tuple[Any, dict[str, Any]]:
+    """(whole-detector ``nn.Module``, info) for ``graph``; the network is its ``net``."""
     from faceport.lower import lower
 
     kind = detector_kind(graph)
     net = lower(graph)
-    if fp16:
-        net = half_module(net, keep_io_fp32=True)
     builder = importlib.import_module(f"faceport.exporters.detector_{kind}")
     module, info = builder.build(net, graph)
     return module.eval(), {"kind": kind, **info}
@@ -84,7 +82,7 @@ def export_detector(
 
     if opset < 11:
         raise ExportError("NonMaxSuppression needs opset >= 11", field="opset", found=opset)
-    module, info = detector_module(graph, fp16=fp16)
+    module, info = detector_module(graph)
     outputs = list(info["outputs"])
     axes: dict[str, dict[int, str]] = {"image": {0: "H", 1: "W"}}
     axes.update({name: {0: "K"} for name in outputs})
@@ -93,6 +91,8 @@ def export_detector(
             module, example_inputs(), Path(tmp_dir) / "raw.onnx", input_names=INPUTS,
             output_names=outputs, dynamic_axes=axes, opset=opset, target=output,
         )  # fmt: skip
+    if fp16:
+        model = to_float16(model, keep_io_types=True, net_prefix="/net/")
     metadata = deploy_metadata(
         graph, outputs, with_postprocess=True, fp16=fp16, io_dtype="float32",
         exporter="torchscript", opset=opset, dynamic=True,

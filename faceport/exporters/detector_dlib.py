@@ -36,6 +36,8 @@ from faceport.detect.onnx_nms import nms_indices
 class MMODWhole(nn.Module):
     """``forward(image_rgb (H, W, 3) uint8, score_threshold (), iou_threshold ())``."""
 
+    mean: torch.Tensor
+
     def __init__(
         self,
         net: nn.Module,

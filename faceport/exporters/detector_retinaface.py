@@ -28,6 +28,9 @@ from faceport.detect.retinaface_anchors import NET3, AnchorConfig, base_anchors
 class RetinaFaceWhole(nn.Module):
     """``forward(image_bgr (H, W, 3) uint8, score_threshold (), iou_threshold ())``."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(
         self,
         net: nn.Module,
@@ -65,10 +68,9 @@ class RetinaFaceWhole(nn.Module):
                 outs[ic], outs[ib], outs[il], stride, self.num_anchors[level],
                 getattr(self, f"base_{stride}"),
             )  # fmt: skip
-            boxes.append(torch.stack([
-                box[:, 0].clamp(min=0.0).minimum(limit_x), box[:, 1].clamp(min=0.0).minimum(limit_y),
-                box[:, 2].clamp(min=0.0).minimum(limit_x), box[:, 3].clamp(min=0.0).minimum(limit_y),
-            ], dim=1))  # fmt: skip
+            limits = (limit_x, limit_y, limit_x, limit_y)
+            clipped = [box[:, i].clamp(min=0.0).minimum(limits[i]) for i in range(4)]
+            boxes.append(torch.stack(clipped, dim=1))
             scores.append(score)
             marks.append(mark)
         all_boxes, all_scores, all_marks = torch.cat(boxes), torch.cat(scores), torch.cat(marks)
@@ -110,7 +112,9 @@ class RetinaFaceWhole(nn.Module):
         return box, score, torch.stack([mx, my], dim=-1)
 
 
-def output_index(outputs: Sequence[str], configs: Sequence[AnchorConfig]) -> list[tuple[int, int, int]]:
+def output_index(
+    outputs: Sequence[str], configs: Sequence[AnchorConfig]
+) -> list[tuple[int, int, int]]:
     """(cls, bbox, landmark) output positions per level, by insightface's head names."""
     from faceport.errors import ExportError
 

@@ -24,6 +24,8 @@ from faceport.detect.s3fd import ANCHOR_SCALE, STRIDES, VARIANCES
 class S3FDWhole(nn.Module):
     """``forward(image_bgr (H, W, 3) uint8, score_threshold (), iou_threshold ())``."""
 
+    mean: torch.Tensor
+
     def __init__(
         self,
         net: nn.Module,

@@ -7,7 +7,7 @@ convolutional graphs it yields one ONNX node per layer op (dlib MMOD: 31 nodes, 
 directly, and is byte-for-byte deterministic (tests/exporters check the sha256 of two
 exports). The dynamo exporter stays selectable with ``exporter="dynamo"``.
 
-Pipeline: lower -> (fp16 wrapper) -> ``torch.onnx.export`` into a temporary directory ->
+Pipeline: lower -> ``torch.onnx.export`` into a temporary directory -> (fp16 conversion) ->
 :func:`faceport.exporters.onnx_finish.finish` (checker, onnxsim, metadata, atomic save).
 """
 
@@ -29,29 +29,53 @@ log = logging.getLogger(__name__)
 DEFAULT_OPSET = 17
 EXPORTERS = ("torchscript", "dynamo")
 
-__all__ = ["DEFAULT_OPSET", "OnnxExport", "export_onnx", "export_module", "half_module"]
+__all__ = ["DEFAULT_OPSET", "OnnxExport", "export_module", "export_onnx", "to_float16"]
 
 
-def half_module(module: Any, keep_io_fp32: bool = True) -> Any:
-    """``module`` with float16 weights and compute; inputs cast in, outputs cast back to
-    float32 unless ``keep_io_fp32`` is false (then the model's I/O is float16)."""
-    import torch
-    from torch import nn
+def to_float16(model: Any, *, keep_io_types: bool = True, net_prefix: str | None = None) -> Any:
+    """The exported fp32 ONNX ``model`` with float16 weights and compute.
 
-    class Half(nn.Module):
-        def __init__(self, inner: nn.Module) -> None:
-            super().__init__()
-            self.inner = inner.half()
+    Converted at the ONNX level (onnxruntime's ``transformers.float16`` converter) *after*
+    the exporter folded batch norms in float32: halving the torch module first would fold
+    in float16, and a running variance above 65504 (mnet.25's first BatchNorm has 130243)
+    becomes inf. Initialisers are clamped into float16's range. ``keep_io_types``: graph
+    inputs/outputs stay float32 (Cast nodes at the edges). ``net_prefix``: only nodes whose
+    name starts with it (the network inside a whole detector, ``/net/``) are converted;
+    pre/post-processing stays float32.
+    """
+    from onnxruntime.transformers.float16 import convert_float_to_float16
 
-        def forward(self, *xs: torch.Tensor) -> Any:
-            ys = self.inner(*(x.half() for x in xs))
-            if not keep_io_fp32:
-                return ys
-            if isinstance(ys, tuple):
-                return tuple(y.float() for y in ys)
-            return ys.float()
+    block = None
+    if net_prefix is not None:
+        block = [n.name for n in model.graph.node if not n.name.startswith(net_prefix)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        half = convert_float_to_float16(model, keep_io_types=keep_io_types, node_block_list=block)
+    return toposort(half)
 
-    return Half(module).eval()
+
+def toposort(model: Any) -> Any:
+    """Reorder ``model.graph.node`` topologically (stable: original order among ready nodes);
+    the float16 converter appends its input Casts after their consumers."""
+    nodes = list(model.graph.node)
+    ready = {i.name for i in model.graph.input} | {t.name for t in model.graph.initializer}
+    ready.add("")  # an omitted optional input
+    ordered, pending = [], nodes
+    while pending:
+        left = []
+        for node in pending:
+            if all(name in ready for name in node.input):
+                ordered.append(node)
+                ready.update(node.output)
+            else:
+                left.append(node)
+        if len(left) == len(pending):
+            raise ExportError("ONNX graph has a cycle or an undefined tensor",
+                              found=[n.name for n in left[:5]])  # fmt: skip
+        pending = left
+    del model.graph.node[:]
+    model.graph.node.extend(ordered)
+    return model
 
 
 def export_module(
@@ -126,13 +150,10 @@ def export_onnx(
     from faceport.lower import lower
 
     module = lower(graph)
-    if fp16:
-        module = half_module(module, keep_io_fp32=not fp16_io)
     in_names = [s.name for s in graph.inputs]
     out_names = list(graph.outputs)
-    dtype = torch.float16 if fp16 and fp16_io else torch.float32
     shapes = example_shape(graph)
-    args = tuple(torch.zeros(s, dtype=dtype) for s in shapes)
+    args = tuple(torch.zeros(s) for s in shapes)
     axes = graph_dynamic_axes(graph) if dynamic else {}
     with tempfile.TemporaryDirectory(prefix="faceport-onnx-") as tmp_dir:
         model = export_module(
@@ -140,6 +161,8 @@ def export_onnx(
             output_names=out_names, dynamic_axes=axes or None, opset=opset,
             exporter=exporter, target=output,
         )  # fmt: skip
+    if fp16:
+        model = to_float16(model, keep_io_types=not fp16_io)
     metadata = deploy_metadata(
         graph, out_names, fp16=fp16, io_dtype="float16" if fp16 and fp16_io else "float32",
         exporter=exporter, opset=opset, dynamic=dynamic,

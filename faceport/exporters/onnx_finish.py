@@ -155,7 +155,7 @@ def save(model: Any, target: Path) -> Path:
             tmp.write_bytes(model.SerializeToString(deterministic=True))
             try:
                 check_file(tmp)
-            except Exception as exc:  # noqa: BLE001 - any defect of the written bytes
+            except Exception as exc:
                 raise ExportError(f"written ONNX file fails its check: {exc}",
                                   file=str(target)) from exc  # fmt: skip
         return target

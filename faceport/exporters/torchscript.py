@@ -35,7 +35,8 @@ class TorchScriptExport:
 
     def __str__(self) -> str:
         why = f" ({self.reason})" if self.reason else ""
-        return f"{self.path} ({self.method}d{why})"
+        done = {"script": "scripted", "trace": "traced"}.get(self.method, self.method)
+        return f"{self.path} ({done}{why})"
 
 
 def to_torchscript(graph: Graph, method: str = "auto") -> tuple[Any, str, str]:

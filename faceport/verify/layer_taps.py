@@ -79,12 +79,32 @@ def onnx_tap_outputs(graph: Graph, names: list[str], feed: Feed) -> Outputs:
     with tempfile.TemporaryDirectory(prefix="faceport-onnx-taps-") as tmp:
         path = Path(tmp) / "taps.onnx"
         export_onnx(tapped, path, simplify=False)
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        _forget_intermediate_shapes(path)
+        options = ort.SessionOptions()
+        options.enable_mem_pattern = False
+        session = ort.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"]
+        )
         out_names = [o.name for o in session.get_outputs()]
         values = session.run(
             out_names, {s.name: np.asarray(feed[s.name], np.float32) for s in graph.inputs}
         )
     return dict(zip(out_names, values))
+
+
+def _forget_intermediate_shapes(path: Path) -> None:
+    """Give every output its own symbolic dims and drop inferred value_info: the exporter
+    writes the example input's concrete sizes there, and onnxruntime would plan buffers for
+    them (then fail on another image size)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    del model.graph.value_info[:]
+    for i, out in enumerate(model.graph.output):
+        for axis, dim in enumerate(out.type.tensor_type.shape.dim):
+            dim.Clear()
+            dim.dim_param = f"o{i}_{axis}"
+    onnx.save(model, str(path))
 
 
 def against_onnx(graph: Graph, feed: Feed) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from tests.conftest import SHARED, shared_fixture
 
 FAMILIES = ("dlib", "mnet", "s3fd")

@@ -24,7 +24,7 @@ namespace dlib_ref
             d, {"affine_con_from_bn", 13, 11, 0.5f, 3, false, ".dat holds bn_con2; XML of the affine net"}));
         e.push_back(run_case<on<bn_fc<img>>, on<affine<img>>>(
             d, {"affine_fc_from_bn", 5, 4, 0.5f, 3, false, ".dat holds bn_fc2; XML of the affine net"}));
-        e.push_back(run_case<on<affine<wide<img>>>>(d, {"affine_con"}));
+        e.push_back(run_case<on<affine<wide<img>>>>(d, {"affine_default_mode", 13, 11, 0.5f, 0, false, "a default-constructed affine_ is FC_MODE: affine_fc over k*nr*nc"}));
         e.push_back(run_case<on<relu<wide<img>>>>(d, wide_spec("relu")));
         e.push_back(run_case<on<prelu<wide<img>>>>(d, wide_spec("prelu")));
         e.push_back(run_case<on<leaky_relu<wide<img>>>>(d, wide_spec("leaky_relu")));

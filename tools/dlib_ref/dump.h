@@ -1,16 +1,20 @@
 // Per-layer dumping for any dlib network type (header-only templates over dlib/dnn.h).
 //
-// dlib runs "in-place" layers (relu, affine, ...) on their input's tensor, and then disables
-// get_output() of the layer below (it throws dlib::error): after a forward pass that layer's
-// tensor holds the values of the layers above it. dump_layers() recomputes such a layer by
-// forwarding layer<i> alone (add_layer::forward returns the layer's own output tensor) and
-// dumps every output right after it was produced.
+// dlib runs "in-place" layers (relu, affine, ...) on their input's tensor: after a forward
+// pass the tensor of the layer below holds the values of the layers above it. get_output()
+// of such a layer may throw (dlib disables it when it builds the net) or may not (the flag is
+// serialized, so a net loaded from a .dat written by a different network type keeps the
+// writer's flag). dump_layers() therefore finds overwritten layers by tensor identity: a
+// layer whose tensor is also the output of a computational layer above it is recomputed by
+// forwarding layer<i> alone (add_layer::forward returns the layer's own output tensor), and
+// every output is dumped right after it was produced.
 #pragma once
 
 #include <dlib/dnn.h>
 
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "npy.h"
@@ -44,13 +48,16 @@ namespace dlib_ref
     struct layer_info
     {
         std::string kind;
-        long tag_id = -1;     // tag/skip id, -1 for computational layers
+        long tag_id = -1;       // tag/skip id, -1 for computational layers
+        bool computes = false;  // a computational layer (may write its input in place)
+        const dlib::tensor* tensor = nullptr;
+        bool disabled = false;  // get_output() threw: an in-place layer sits on top
     };
 
     template <typename T, typename U, typename E>
     layer_info info_of(const dlib::add_layer<T, U, E>& l)
     {
-        return {xml_kind(l.layer_details()), -1};
+        return {xml_kind(l.layer_details()), -1, true};
     }
 
     template <unsigned long ID, typename U, typename E>
@@ -76,24 +83,37 @@ namespace dlib_ref
             layer_walk<i + 1, last>::collect(net, infos);
         }
 
+        // Also records each layer's output tensor (after a full forward of `x`).
+        template <typename net_type>
+        static void locate(net_type& net, const dlib::tensor& x, std::vector<layer_info>& infos)
+        {
+            auto& l = dlib::layer<i>(net);
+            layer_info info = info_of(std::as_const(l));
+            try
+            {
+                info.tensor = &l.get_output();
+            }
+            catch (const dlib::error&)
+            {
+                info.disabled = true;
+                info.tensor = &l.forward(x);
+            }
+            infos.push_back(info);
+            layer_walk<i + 1, last>::locate(net, x, infos);
+        }
+
         template <typename net_type>
         static void dump(net_type& net, const dlib::tensor& x, const std::vector<layer_info>& infos,
                          size_t first, const std::string& outdir, std::string& json)
         {
             const layer_info& info = infos[i - first];
+            bool overwritten = info.disabled;
+            for (size_t j = first; j < i; ++j)
+                overwritten |= infos[j - first].computes && infos[j - first].tensor == info.tensor;
             auto& l = dlib::layer<i>(net);
-            const dlib::tensor* out = nullptr;
-            bool overwritten = false;
-            try
-            {
-                out = &l.get_output();
-            }
-            catch (const dlib::error&)
-            {
-                // an in-place layer sits on top: recompute this layer's own output
-                overwritten = true;
-                out = &l.forward(x);
-            }
+            const dlib::tensor* out = info.tensor;
+            if (overwritten)
+                out = &l.forward(x);  // this layer's own output, before the layers above ran
             char name[32];
             std::snprintf(name, sizeof(name), "layer_%03zu.npy", i);
             save_tensor(join_path(outdir, name), *out);
@@ -114,6 +134,9 @@ namespace dlib_ref
         static void collect(const net_type&, std::vector<layer_info>&) {}
 
         template <typename net_type>
+        static void locate(net_type&, const dlib::tensor&, std::vector<layer_info>&) {}
+
+        template <typename net_type>
         static void dump(net_type&, const dlib::tensor&, const std::vector<layer_info>&, size_t,
                          const std::string&, std::string&)
         {
@@ -130,7 +153,7 @@ namespace dlib_ref
         save_tensor(join_path(outdir, "input.npy"), x);
         net.subnet().forward(x);
         std::vector<layer_info> infos;
-        layer_walk<1, last>::collect(static_cast<const net_type&>(net), infos);
+        layer_walk<1, last>::locate(net, x, infos);
         std::string json;
         layer_walk<1, last>::dump(net, x, infos, 1, outdir, json);
         return json;

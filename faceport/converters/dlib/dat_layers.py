@@ -21,6 +21,10 @@ import numpy as np
 from faceport.converters.dlib.binary import BinaryReader
 
 Parsed = tuple[str, dict[str, Any], dict[str, np.ndarray]]
+# Fields dlib serializes but net_to_xml does not write (runtime scratch): dropped.
+PRIVATE_ATTR_PREFIX = "_"
+#: private attr naming an attr whose value the file does not hold (a template parameter)
+ASSUMED_ATTR = "_assumed"
 LayerFn = Callable[[BinaryReader, str], Parsed]
 
 
@@ -59,8 +63,9 @@ def _split(
 
 
 def dlib_con_dat(r: BinaryReader, version: str) -> Parsed:
-    """con_ (con_4, con_5) and cont_ (cont_1, cont_2): params, geometry, alias shapes,
-    multipliers, then use_bias from con_5/cont_2 on (always biased before)."""
+    """con_ (con_4, con_5, con_6) and cont_ (cont_1, cont_2): params, geometry, alias shapes,
+    multipliers, then use_bias from con_5/cont_2 on (always biased before), then use_relu
+    (dlib 20's con_6: a relu fused into the conv by ``fuse_layers``)."""
     transposed = version.startswith("cont_")
     _, flat = r.read_tensor("params")
     attrs: dict[str, Any] = {"num_filters": r.read_int("num_filters")}
@@ -70,8 +75,10 @@ def dlib_con_dat(r: BinaryReader, version: str) -> Parsed:
     filters = r.read_alias_tensor("filters")
     r.read_alias_tensor("biases")
     _mults(r, attrs)
-    use_bias = r.read_bool("use_bias") if version in ("con_5", "cont_2") else True
+    use_bias = r.read_bool("use_bias") if version in ("con_5", "con_6", "cont_2") else True
     attrs["use_bias"] = use_bias
+    if version == "con_6":
+        attrs["use_relu"] = r.read_bool("use_relu")
     # con_ with nr/nc == 0 spans the whole input: the real size is in the filters alias.
     attrs["nr"], attrs["nc"] = (filters[2], filters[3]) if not transposed else (nr, nc)
     nf = attrs["num_filters"]
@@ -165,6 +172,20 @@ def dlib_prelu_dat(r: BinaryReader, version: str) -> Parsed:
     return "prelu", attrs, _split(r, "params", flat, [("alpha", (1,))])
 
 
+def dlib_relu_dat(r: BinaryReader, version: str) -> Parsed:
+    """relu_ (no fields) / relu_2 (dlib 20): bool disabled (set when fuse_layers moved the
+    relu into the con below); net_to_xml writes disabled only when true, and so do we."""
+    disabled = r.read_bool("disabled") if version == "relu_2" else False
+    return "relu", ({"disabled": True} if disabled else {}), {}
+
+
+def dlib_softmax_dat(r: BinaryReader, version: str) -> Parsed:
+    """softmax_: no fields. Its mode (dlib 20's softmax = channel_wise, softmaxm = plane_wise)
+    is a template parameter the file does not hold: channel_wise is assumed (the reader
+    records the assumption in meta["assumptions"])."""
+    return "softmax", {"mode": "channel_wise", ASSUMED_ATTR: "mode"}, {}
+
+
 def dlib_layer_norm_dat(r: BinaryReader, version: str) -> Parsed:
     """layer_norm_: params [gamma; beta], aliases, means/invstds scratch, multipliers, eps."""
     _, flat = r.read_tensor("params")
@@ -217,7 +238,7 @@ def _fields(kind: str, *spec: tuple[str, str]) -> LayerFn:
 
 
 LAYERS: dict[str, LayerFn] = {
-    "con_4": dlib_con_dat, "con_5": dlib_con_dat,
+    "con_4": dlib_con_dat, "con_5": dlib_con_dat, "con_6": dlib_con_dat,
     "cont_1": dlib_con_dat, "cont_2": dlib_con_dat,
     "fc_2": dlib_fc_dat, "fc_3": dlib_fc_dat,
     "bn_con2": dlib_bn_dat, "bn_fc2": dlib_bn_dat,
@@ -225,10 +246,15 @@ LAYERS: dict[str, LayerFn] = {
     "max_pool_2": dlib_pool_dat, "avg_pool_2": dlib_pool_dat,
     "prelu_": dlib_prelu_dat,
     "layer_norm_": dlib_layer_norm_dat,
-    "relu_": _fields("relu"), "sig_": _fields("sig"), "htan_": _fields("htan"),
-    "mish_": _fields("mish"), "gelu_": _fields("gelu"),
-    "softmax_": _fields("softmax"), "softmax_all_": _fields("softmax_all"),
+    "relu_": dlib_relu_dat, "relu_2": dlib_relu_dat,
+    "sig_": _fields("sig"), "htan_": _fields("htan"),
+    "mish_": _fields("mish"), "gelu_": _fields("gelu"), "silu_": _fields("silu"),
+    "softmax_": dlib_softmax_dat, "softmax_all_": _fields("softmax_all"),
     "leaky_relu_": _fields("leaky_relu", ("alpha", "float")),
+    "elu_": _fields("elu", ("alpha", "float")),
+    "clipped_relu_": _fields("clipped_relu", ("ceiling", "float")),
+    "smelu_": _fields("smelu", ("beta", "float")),
+    "reorg_": _fields("reorg", ("row_stride", "long"), ("col_stride", "long")),
     "upsample_": _fields("upsample", ("scale_y", "int"), ("scale_x", "int")),
     "resize_to_": _fields("resize_to", ("nr", "long"), ("nc", "long"),
                           ("_scale_y", "double"), ("_scale_x", "double")),
@@ -246,5 +272,4 @@ LAYERS: dict[str, LayerFn] = {
     "scale_prev_": _fields("scale_prev", ("reshape_scales", "alias"), ("reshape_src", "alias"),
                            ("tag", "tag")),
 }
-# Fields dlib serializes but net_to_xml does not write (runtime scratch): dropped.
-PRIVATE_ATTR_PREFIX = "_"
+

@@ -1,23 +1,16 @@
 """Read a dlib DNN saved with ``dlib::serialize(file) << net`` (a ``.dat``), without dlib.
 
-Layout (``dlib/dnn/core.h``): the network is a template chain serialized outermost first,
-each wrapper writing its version *before* its subnetwork and its layer details *after* it::
+Layout (``dlib/dnn/core.h``): the network is a template chain serialized outermost first.
+A net trained with a loss starts with ``add_loss_layer``: int 1, the loss details
+(``"loss_mmod_"``...), then the layer chain; a bare layer chain (a net declared without a
+loss) starts directly with its top wrapper. :mod:`.dat_chain` reads the chain (wrapper
+versions going down, layer details coming back up, ``repeat<>`` unrolled). The per-layer
+deserializers live in :mod:`.dat_layers` / :mod:`.dat_sequence` / :mod:`.dat_heads`;
+tag/skip layers and their ids are recovered by :mod:`.dat_wiring` (read its docstring).
 
-    add_loss_layer:  int 1, loss details ("loss_mmod_"...), subnetwork
-    add_layer:       int 2 (int 1 before 2017), subnetwork, details, 3 bools,
-                     x_grad, cached_output (tensors), params_grad (version 2 only)
-    add_tag_layer / add_skip_layer:  int 1, subnetwork (indistinguishable in the file)
-    add_layer over the input layer:  int 3 (or 2), input layer, details, 3 bools,
-                     x_grad, cached_output, grad_final, sample_expansion_factor (v3)
-    add_tag_layer over the input layer:  int 2 (or 1), input layer, cached_output,
-                     grad_final, bool, sample_expansion_factor (v2)
-
-So the file holds every wrapper version from the top down to the input layer, then every
-layer's details from the bottom back up. We read it in two loops (no recursion, so a
-hostile file cannot exhaust the stack): headers going down, details coming back up. The
-per-layer deserializers live in :mod:`.dat_layers` / :mod:`.dat_heads`; tag/skip layers
-and their ids are recovered by :mod:`.dat_wiring` (read its docstring for the rule).
-``repeat<>`` layers and networks saved without a loss layer are not supported.
+Template parameters are not in the file: the input pyramid's ``pyramid_down<N>``, the
+K of an ``input<std::array<matrix, K>>`` image stack and softmax's mode (dlib 20's
+``softmaxm``) are assumed and listed in ``meta["assumptions"]``.
 """
 
 from __future__ import annotations
@@ -29,111 +22,88 @@ from typing import Any
 
 import numpy as np
 
+from faceport.converters.dlib import dat_layers, dat_sequence
 from faceport.converters.dlib.binary import BinaryReader
+from faceport.converters.dlib.dat_chain import ChainReader, read_details
 from faceport.converters.dlib.dat_heads import INPUTS, LOSSES
-from faceport.converters.dlib.dat_layers import LAYERS, PRIVATE_ATTR_PREFIX, LayerFn
-from faceport.converters.dlib.dat_wiring import TAG_OR_SKIP, Pending, resolve_wiring
+from faceport.converters.dlib.dat_layers import ASSUMED_ATTR, LayerFn
+from faceport.converters.dlib.dat_wiring import Pending, resolve_wiring
 from faceport.converters.dlib.layers import DlibLayer
 from faceport.errors import FormatError
 from faceport.ir import Source
 
 log = logging.getLogger(__name__)
 
+LAYERS: dict[str, LayerFn] = {**dat_layers.LAYERS, **dat_sequence.LAYERS}
+# dlib 20 sequence-model layers: a net holding one likely uses softmaxm (plane_wise)
+_SEQUENCE_KINDS = frozenset({"linear", "multm_prev", "tril", "embeddings", "rms_norm",
+                             "positional_encodings"})
+
 _NOT_DNN_HINT = (
     "not a dlib DNN: a dlib network .dat starts with add_loss_layer's version 1 and a "
-    "'loss_*' string (shape_predictor, frontal_face_detector... files are other objects)"
+    "'loss_*' string, or with a layer wrapper version (shape_predictor, "
+    "frontal_face_detector... files are other objects)"
 )
 
 
-def _is_version_string(name: str | None) -> bool:
-    """Whether a peeked string is a version string rather than the bytes of a small int
-    or a tensor header (those read as strings of at most 2 unprintable bytes)."""
-    return name is not None and len(name) >= 4
-
-
-def _details(r: BinaryReader, table: dict[str, LayerFn], what: str, idx: int) -> Pending:
-    """Read one version string and dispatch to its deserializer, adding layer context."""
-    offset = r.pos
-    version = r.read_string(f"layer {idx} {what} version string", 64)
-    parse = table.get(version)
-    if parse is None:
-        raise r.error(
-            f"unknown dlib {what} version string", field=f"layer {idx} {what}", offset=offset,
-            found=version, hint=f"expected one of: {', '.join(sorted(table))}",
-        )
-    try:
-        kind, attrs, params = parse(r, version)
-    except FormatError as exc:
-        raise FormatError(
-            exc.message, file=exc.file, offset=exc.offset,
-            field=f"layer {idx} ({version}) {exc.field}", expected=exc.expected,
-            found=exc.found, hint=exc.hint,
-        ) from None
-    attrs = {k: v for k, v in attrs.items() if not k.startswith(PRIVATE_ATTR_PREFIX)}
-    return Pending(idx, kind, offset, attrs, params)
-
-
-def _trailer(r: BinaryReader, idx: int, tensors: tuple[str, ...], bools: int = 3) -> None:
-    """Skip a wrapper's training state (flags and gradient/output tensors) after details."""
-    for i in range(bools):
-        r.read_bool(f"layer {idx} state flag {i}")
-    for name in tensors:
-        r.read_tensor(f"layer {idx} {name}", keep=False)
-
-
-def _read_loss(r: BinaryReader) -> Pending:
+def _read_loss(r: BinaryReader) -> Pending | None:
+    """The loss layer, or None (position unchanged) for a net saved without one."""
     try:
         version = r.read_int("add_loss_layer.version", 4)
         name = r.peek_string()
     except FormatError:
-        version, name = -1, None
-    if version != 1 or name is None or not name.startswith("loss_"):
         raise r.error("not a dlib DNN", field="add_loss_layer", offset=0,
-                      expected="int 1 then a 'loss_*' string", found=name, hint=_NOT_DNN_HINT)
-    return _details(r, LOSSES, "loss layer", 0)
+                      expected="a dlib network", found=bytes(r.view[:16]),
+                      hint=_NOT_DNN_HINT) from None
+    if version == 1 and name is not None and name.startswith("loss_"):
+        return read_details(r, LOSSES, "loss layer", 0)
+    r.pos = 0
+    return None
 
 
-def _read_headers(r: BinaryReader, first_idx: int) -> tuple[list[tuple[int, int]], int, int]:
-    """Wrapper versions from the top down to the input layer: ([(version, offset)...],
-    bottom wrapper version, its offset)."""
-    frames: list[tuple[int, int]] = []
-    while True:
-        idx = first_idx + len(frames)
-        offset = r.pos
-        version = r.read_int(f"layer {idx} wrapper version", 4)
-        name = r.peek_string()
-        if name in LAYERS:
-            raise r.error("repeat<> layers are not supported", field=f"layer {idx}",
-                          found=name, hint="convert the net_to_xml XML instead")
-        if _is_version_string(name):  # known or not: _details reports unknown ones
-            return frames, version, offset
-        if version not in (1, 2):
-            raise r.error("unknown layer wrapper version", field=f"layer {idx} wrapper",
-                          offset=offset, expected="1 (tag/skip) or 2 (add_layer)", found=version)
-        frames.append((version, offset))
+def _read_body(r: BinaryReader, first_idx: int) -> tuple[list[Pending], int]:
+    chain = ChainReader(r, LAYERS, INPUTS)
+    try:
+        return chain.read(first_idx), chain.repeats
+    except FormatError as exc:
+        if first_idx:
+            raise
+        raise FormatError(
+            f"not a dlib DNN: no loss layer, and as a bare layer chain: {exc.message} "
+            f"({exc.field} at offset {exc.offset})",
+            file=exc.file, offset=0, field="add_loss_layer",
+            expected="int 1 then a 'loss_*' string, or a layer chain", found=exc.found,
+            hint=_NOT_DNN_HINT,
+        ) from None
 
 
-def _read_bottom(r: BinaryReader, version: int, offset: int, idx: int) -> list[Pending]:
-    """The wrapper sitting on the input layer, then the input layer (idx + 1)."""
-    inp = _details(r, INPUTS, "input layer", idx + 1)
-    if _is_version_string(r.peek_string()):  # add_layer<details, input>
-        if version not in (2, 3):
-            raise r.error("unknown add_layer version", field=f"layer {idx} wrapper",
-                          offset=offset, expected=[2, 3], found=version)
-        top = _details(r, LAYERS, "layer", idx)
-        _trailer(r, idx, ("x_grad", "cached_output", "grad_final"))
-        if version == 3:
-            r.read_uint(f"layer {idx} sample_expansion_factor", 4)
-    else:  # add_tag_layer<ID, input>
-        if version not in (1, 2):
-            raise r.error("unknown add_tag_layer version", field=f"layer {idx} wrapper",
-                          offset=offset, expected=[1, 2], found=version)
-        top = Pending(idx, TAG_OR_SKIP, offset)
-        _trailer(r, idx, ("cached_output", "grad_final"), bools=0)
-        r.read_bool(f"layer {idx} gradient_input_is_stale")
-        if version == 2:
-            r.read_uint(f"layer {idx} sample_expansion_factor", 4)
-    return [top, inp]
+def _as_printed(value: Any) -> Any:
+    """Floats rounded as net_to_xml prints them (9 significant digits), so that the .dat and
+    the XML of one network give identical attrs; ints, bools, strings unchanged."""
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    if isinstance(value, dict):
+        return {k: _as_printed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_printed(v) for v in value]
+    return value
+
+
+def _assumptions(records: list[Pending]) -> list[str]:
+    """Collect (and strip) the attrs the file could not hold."""
+    notes = []
+    for rec in records:
+        key = rec.attrs.pop(ASSUMED_ATTR, None)
+        if key is not None:
+            notes.append(f"layer {rec.idx} ({rec.kind}): {key}={rec.attrs[key]!r} assumed "
+                         "(a template parameter, not stored in the .dat)")
+    inp = records[-1]
+    if inp.attrs.get("pyramid_down_assumed"):
+        notes.append(f"input: pyramid_down={inp.attrs['pyramid_down']} assumed")
+    if inp.kind == "input":
+        notes.append("input: channel count unknown (input<matrix>, input<array2d> or an "
+                     "input<std::array<matrix, K>> image stack)")
+    return notes
 
 
 def _bn_to_affine(rec: Pending) -> None:
@@ -172,18 +142,8 @@ def read_dat_bytes(
     started = time.perf_counter()
     r = BinaryReader(data, file)
     loss = _read_loss(r)
-    frames, bottom_version, bottom_offset = _read_headers(r, 1)
-    bottom = _read_bottom(r, bottom_version, bottom_offset, 1 + len(frames))
-    middle: list[Pending] = []
-    for i in range(len(frames) - 1, -1, -1):
-        version, offset = frames[i]
-        idx = 1 + i
-        if version == 1:
-            middle.append(Pending(idx, TAG_OR_SKIP, offset))
-            continue
-        middle.append(_details(r, LAYERS, "layer", idx))
-        _trailer(r, idx, ("x_grad", "cached_output", "params_grad"))
-    records = [loss, *reversed(middle), *bottom]
+    body, repeats = _read_body(r, 1 if loss else 0)
+    records = [loss, *body] if loss else body
     if bn_as_affine:
         for rec in records:
             if rec.kind in ("bn_con", "bn_fc"):
@@ -192,6 +152,12 @@ def read_dat_bytes(
     if pyramid_down is not None and "pyramid_down" in inp.attrs:
         inp.attrs["pyramid_down"], inp.attrs["pyramid_down_assumed"] = pyramid_down, False
     wiring = resolve_wiring(records, file)
+    assumptions = _assumptions(records)
+    if any(rec.kind in _SEQUENCE_KINDS for rec in records) and any(
+        rec.kind == "softmax" for rec in records
+    ):
+        log.warning("%s: softmax layers read as channel_wise; a dlib 20 softmaxm "
+                    "(plane_wise) cannot be told apart in a .dat: convert the XML", file)
     if r.left:
         log.warning("%s: %d bytes after the network were not read", file, r.left)
     seconds = time.perf_counter() - started
@@ -202,11 +168,15 @@ def read_dat_bytes(
         "trailing_bytes": r.left,
         "num_layers": len(records),
         "wiring": wiring,
+        "has_loss": loss is not None,
+        "repeats_unrolled": repeats,
+        "assumptions": assumptions,
         "bn_as_affine": bn_as_affine,
         "read_seconds": seconds,
     }
     layers = [
-        DlibLayer(rec.idx, rec.kind, rec.attrs, rec.params, Source(file=file, offset=rec.offset))
+        DlibLayer(rec.idx, rec.kind, _as_printed(rec.attrs), rec.params,
+                  Source(file=file, offset=rec.offset))
         for rec in records
     ]
     log.debug("%s: %d layers in %.3f s", file, len(layers), seconds)

@@ -34,7 +34,9 @@ from typing import Any
 from faceport.errors import FormatError
 
 TAG_OR_SKIP = "tag_or_skip"
-REFERRERS = frozenset({"add_prev", "mult_prev", "resize_prev_to_tagged", "scale", "scale_prev"})
+REFERRERS = frozenset(
+    {"add_prev", "mult_prev", "multm_prev", "resize_prev_to_tagged", "scale", "scale_prev"}
+)
 _HINT = "this wiring cannot be recovered from a .dat: convert the net_to_xml XML instead"
 
 

@@ -9,10 +9,12 @@ Each token is converted to the nearest float64 and then rounded to float32. A 9-
 decimal printed from a float32 lies far closer to that float32 than half its ulp, so the
 double rounding returns the original bits (the .dat equality test checks this).
 
-Speed: a 256-entry class table rejects any text holding characters other than digits,
-``.+-eE`` and XML whitespace in one numpy pass; the conversion itself is numpy's C loop
-over ``str.split()``. Measured alternatives (per-character numpy tokenising, fixed-width
-byte matrices, ``np.loadtxt``) were 1.5-4x slower on face.xml. Text that fails the fast
+Speed: ``bytes.translate`` deleting digits, ``.+-eE`` and XML whitespace rejects any other
+character in one C pass (3-4x faster than a numpy class-table lookup on 89 MB of text);
+the conversion itself is numpy's C loop over ``str.split()``. Measured alternatives
+(per-character numpy tokenising, fixed-width byte matrices, ``np.loadtxt``) were 1.5-4x
+slower on face.xml; ``np.fromstring(sep=" ")`` is 1.3x faster but cannot report the bad
+token and silently splits tokens such as ``1-2``. Text that fails the fast
 path (``nan``/``inf``, garbage) is re-read token by token against a strict grammar so the
 first bad token can be named.
 """
@@ -27,8 +29,7 @@ __all__ = ["FloatTextError", "parse_floats"]
 
 _TOKEN = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|nan)", re.IGNORECASE)
 _ASCII_WS = re.compile(r"[ \t\n\r]+")
-_PLAIN = np.zeros(256, dtype=bool)
-_PLAIN[list(b" \t\n\r0123456789.+-eE")] = True
+_PLAIN = b" \t\n\r0123456789.+-eE"
 
 
 class FloatTextError(ValueError):
@@ -50,7 +51,7 @@ def parse_floats(text: str) -> np.ndarray:
         data = text.encode("ascii")
     except UnicodeEncodeError:
         return _parse_slow(text)
-    if _PLAIN[np.frombuffer(data, dtype=np.uint8)].all():
+    if not data.translate(None, _PLAIN):  # nothing left once the allowed bytes are deleted
         try:
             with np.errstate(over="ignore"):
                 return np.array(text.split(), dtype=np.float64).astype(np.float32)

@@ -45,6 +45,7 @@ _CHANNELS = {
     "input_rgb_image_sized": 3,
     "input_rgb_image_pyramid": 3,
     "input_grayscale_image_pyramid": 1,
+    "input_rgb_image_pair": 3,
 }
 
 

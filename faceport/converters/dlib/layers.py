@@ -15,7 +15,12 @@ Conventions (every dlib helper follows them; the XML/.dat equality test enforces
   ``extract``, ...), or ``tag`` / ``skip`` for tag and skip layers, or the loss tag
   (``loss_mmod``, ``loss_metric``, ``loss_multiclass_log``, ``loss_binary_log``, ...), or
   the input layer's tag (``input_rgb_image``, ``input_rgb_image_sized``,
-  ``input_rgb_image_pyramid``, ``input``).
+  ``input_rgb_image_pyramid``, ``input_grayscale_image_pyramid``, ``input_rgb_image_pair``,
+  ``input_tensor``, ``input``). dlib 20 kinds: ``rms_norm``, ``linear``, ``embeddings``,
+  ``positional_encodings``, ``tril``, ``transpose``, ``slice``, ``reshape_to``,
+  ``multm_prev`` (``{"tag": int}``), ``softmax`` with attr mode (channel_wise or
+  plane_wise). ``repeat<>`` layers arrive unrolled into plain records.
+* Float attrs hold the value as ``net_to_xml`` prints it (9 significant digits).
 * ``attrs`` use ``net_to_xml``'s attribute names with typed values (int, float, bool, str,
   lists). Wiring ids: ``tag``/``skip`` records carry ``{"id": int}``; ``add_prev`` and
   ``mult_prev`` carry ``{"tag": int}``; ``concat`` carries ``{"tags": [int, ...]}``. The
@@ -36,6 +41,12 @@ Conventions (every dlib helper follows them; the XML/.dat equality test enforces
   bn_con                 gamma, beta, running_mean, running_var: (k,)
   bn_fc                  gamma, beta, running_mean, running_var: (k * nr * nc,)
   prelu                  alpha: (1,)
+  layer_norm             gamma, beta: (k,) (dlib 20; dlib 19.24: (k * nr * nc,))
+  rms_norm               gamma: (k,)
+  linear                 weight: (num_inputs, num_outputs) (dlib's layout, over the
+                         last axis nc only); bias: (num_outputs,) (absent when
+                         attr bias is false)
+  embeddings             embeddings: (num_embeddings, embedding_dim)
   =====================  ======================================================
 
 * The input layer and the loss layer's options are not graph nodes' attrs: the graph
@@ -63,6 +74,8 @@ INPUT_KINDS = frozenset(
         "input_rgb_image_sized",
         "input_rgb_image_pyramid",
         "input_grayscale_image_pyramid",
+        "input_rgb_image_pair",
+        "input_tensor",
     }
 )
 LOSS_PREFIX = "loss_"

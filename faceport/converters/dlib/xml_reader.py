@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,9 @@ from lxml import etree
 
 from faceport.converters.dlib.floattext import FloatTextError, parse_floats
 from faceport.converters.dlib.layers import LOSS_PREFIX, DlibLayer
+from faceport.converters.dlib.xml_params import split_params
 from faceport.converters.dlib.xml_prolog import PROLOG_LIMIT, check_prolog
+from faceport.converters.dlib.xml_repair import RepairingReader
 from faceport.converters.dlib.xml_vocabulary import (
     COMP,
     DEFAULTS,
@@ -35,7 +38,6 @@ from faceport.converters.dlib.xml_vocabulary import (
     ValueProblem,
     infer_value,
     parse_value,
-    split_params,
 )
 from faceport.errors import FaceportError, FormatError, UnsupportedOpError
 from faceport.ir import Source
@@ -45,6 +47,8 @@ log = logging.getLogger(__name__)
 _LIBXML_TEXT_LIMIT = (
     10_000_000  # XML_MAX_TEXT_LENGTH: a text node can only exceed it in a bigger file
 )
+_MULTICLASS = re.compile(r"loss_multimulticlass_log, labels=\{(.*)\}", re.DOTALL)
+_CLASSIFIER = re.compile(r"([^:(),{}]+?):\(([^()]*)\)(?:, |$)")
 _LAYER_TYPES = ("comp", "tag", "skip", "input", "loss")
 _DESCRIBE = {
     "count": "an integer >= 1",
@@ -71,9 +75,10 @@ def read_xml(path: str | os.PathLike[str]) -> tuple[list[DlibLayer], dict[str, A
         check_prolog(handle.read(PROLOG_LIMIT), name)
         handle.seek(0)
         reader = _LayerReader(name, file.name)
+        stream = RepairingReader(handle)
         try:
             events = etree.iterparse(
-                handle,
+                stream,
                 events=("start", "end"),
                 resolve_entities=False,
                 no_network=True,
@@ -91,7 +96,13 @@ def read_xml(path: str | os.PathLike[str]) -> tuple[list[DlibLayer], dict[str, A
     if not reader.layers:
         raise FormatError("<net> holds no <layer> elements", file=name, field="net")
     log.debug("read %d dlib layers from %s", len(reader.layers), name)
-    return reader.layers, {"format": "net_to_xml"}
+    facts: dict[str, Any] = {"format": "net_to_xml"}
+    repairs = {k: v for k, v in stream.repairs.items() if v}
+    if reader.fc_stray_gt:
+        repairs["fc_stray_gt"] = reader.fc_stray_gt
+    if repairs:  # ill-formed XML dlib wrote, fixed while streaming (see xml_repair)
+        facts["repairs"] = repairs
+    return reader.layers, facts
 
 
 class _LayerReader:
@@ -104,6 +115,7 @@ class _LayerReader:
         self.depth = 0
         self.head: dict[str, Any] = {}
         self.body: tuple[str, dict[str, str], str, int] | None = None
+        self.fc_stray_gt = 0
 
     def fail(self, message: str, line: int | None, **fields: Any) -> FormatError:
         return FormatError(message, file=self.name, line=line, **fields)
@@ -241,6 +253,13 @@ class _LayerReader:
                 )
             table = vocabulary[tag]
         attrs = self.attrs(tag, table, attrib, body_line)
+        if tag == "fc" and text.lstrip().startswith(">"):
+            # dlib 19.x's fc_::to_xml writes ">\n" twice: the second lands in the text
+            text = text.replace(">", " ", 1)
+            self.fc_stray_gt += 1
+        if tag == "loss_multimulticlass_log":
+            attrs["labels"] = self.multiclass_labels(text, body_line)
+            text = ""
         params = self.params(tag, attrs, text, body_line)
         return DlibLayer(idx, tag, attrs, params, source)
 
@@ -258,6 +277,16 @@ class _LayerReader:
         for key, value in DEFAULTS.get(tag, {}).items():
             out.setdefault(key, value)
         return out
+
+    def multiclass_labels(self, text: str, line: int) -> dict[str, list[str]]:
+        """loss_multimulticlass_log's to_xml prints ``operator<<``: ``loss_multimulticlass_log,
+        labels={name:(l1,l2), name2:(...)}`` (names in std::map order)."""
+        match = _MULTICLASS.fullmatch(text.strip())
+        if match is None:
+            raise self.fail("bad loss_multimulticlass_log label text", line,
+                            field="loss_multimulticlass_log", found=text.strip()[:80],
+                            expected="loss_multimulticlass_log, labels={name:(a,b), ...}")
+        return {name: labels.split(",") for name, labels in _CLASSIFIER.findall(match.group(1))}
 
     def params(self, tag: str, attrs: dict[str, Any], text: str, line: int) -> dict[str, Any]:
         try:

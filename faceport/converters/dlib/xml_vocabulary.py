@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
-# value kinds: "count" int >= 1, "size" int >= 0, "float" finite, "bool", "ids" "1,2,3"
+# value kinds: "count" int >= 1, "size" int >= 0, "int" any integer, "float" finite,
+# "real" finite or +-inf, "bool", "ids" "1,2,3", "text" any string
 AttrTable = Mapping[str, tuple[str, bool]]
 
 _MULTS: AttrTable = {
@@ -49,7 +48,7 @@ _POOL: AttrTable = {
     "padding_y": ("size", True),
     "padding_x": ("size", True),
 }
-_BN: AttrTable = {"eps": ("float", True), "running_stats_window_size": ("float", False), **_MULTS}
+_BN: AttrTable = {"eps": ("float", True), "running_stats_window_size": ("size", False), **_MULTS}
 _TAGGED: AttrTable = {"tag": ("size", True)}
 _RGB: AttrTable = {"r": ("float", True), "g": ("float", True), "b": ("float", True)}
 _PYRAMID: AttrTable = {"pyramid_padding": ("size", False), "pyramid_outer_padding": ("size", False)}
@@ -79,9 +78,39 @@ COMP: dict[str, AttrTable] = {
     "gelu": {},
     "mish": {},
     "silu": {},
-    "softmax": {},
+    "softmax": {"mode": ("text", False)},
     "softmax_all": {},
     "l2normalize": {"eps": ("float", True)},
+    "layer_norm": {"eps": ("float", True), **_MULTS},
+    "rms_norm": {"eps": ("float", True), **_MULTS},
+    "linear": {
+        "num_outputs": ("count", True),
+        "bias": ("bool", False),
+        "learning_rate_mult": ("float", False),
+    },
+    "embeddings": {
+        "num_embeddings": ("count", True),
+        "embedding_dim": ("count", True),
+        "learning_rate_mult": ("float", False),
+    },
+    "positional_encodings": {},
+    "tril": {"diag": ("int", True), "diag_value": ("real", True)},
+    "transpose": {},
+    "slice": {
+        "offset_k": ("size", True),
+        "offset_nr": ("size", True),
+        "offset_nc": ("size", True),
+        "k": ("count", True),
+        "nr": ("count", True),
+        "nc": ("count", True),
+    },
+    "reorg": {"row_stride": ("count", True), "col_stride": ("count", True)},
+    "reshape_to": {
+        "k": ("count", True),
+        "nr": ("count", True),
+        "nc": ("count", True),
+        "mode": ("text", False),
+    },
     "dropout": {"drop_rate": ("float", True)},
     "multiply": {"val": ("float", True)},
     "max_pool": _POOL,
@@ -109,6 +138,8 @@ INPUT: dict[str, AttrTable] = {
     "input_rgb_image_sized": {**_RGB, "nr": ("count", True), "nc": ("count", True)},
     "input_rgb_image_pyramid": {**_RGB, **_PYRAMID},
     "input_grayscale_image_pyramid": _PYRAMID,
+    "input_rgb_image_pair": _RGB,
+    "input_tensor": {},
 }
 
 #: attributes a file from an older dlib omits, with the value that dlib version implied
@@ -117,6 +148,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "con": {"use_bias": True},
     "cont": {"use_bias": True},
     "fc": {"use_bias": True},
+    # dlib 19.24 writes <softmax/>; dlib 20 adds mode (softmaxm: plane_wise)
+    "softmax": {"mode": "channel_wise"},
 }
 
 _INT = re.compile(r"[+-]?\d{1,19}")
@@ -135,10 +168,12 @@ class ValueProblem(ValueError):
 def parse_value(kind: str, text: str) -> Any:
     """Convert one attribute value of value kind ``kind`` (see the module docstring)."""
     text = text.strip()
-    if kind in ("count", "size"):
+    if kind in ("count", "size", "int"):
         if _INT.fullmatch(text) is None:
             raise ValueProblem("an integer", text)
         number = int(text)
+        if kind == "int":
+            return number
         if number < (1 if kind == "count" else 0):
             raise ValueProblem("an integer >= 1" if kind == "count" else "an integer >= 0", text)
         return number
@@ -146,6 +181,12 @@ def parse_value(kind: str, text: str) -> Any:
         if _FLOAT.fullmatch(text) is None or not math.isfinite(float(text)):
             raise ValueProblem("a finite decimal number", text)
         return float(text)
+    if kind == "real":
+        if text.lower() in ("inf", "+inf", "-inf"):
+            return float(text)
+        return parse_value("float", text)
+    if kind == "text":
+        return text
     if kind == "bool":
         if text not in ("true", "false", "1", "0"):
             raise ValueProblem("true or false", text)
@@ -168,80 +209,3 @@ def infer_value(text: str) -> Any:
     if stripped in ("true", "false"):
         return stripped == "true"
     return text
-
-
-def _conv_params(transposed: bool) -> Callable[[dict[str, Any], np.ndarray], dict[str, np.ndarray]]:
-    def split(attrs: dict[str, Any], flat: np.ndarray) -> dict[str, np.ndarray]:
-        nf, nr, nc = attrs["num_filters"], attrs["nr"], attrs["nc"]
-        n_bias = nf if attrs.get("use_bias", True) else 0
-        per_input = nf * nr * nc
-        n_weight = flat.size - n_bias
-        if n_weight <= 0 or n_weight % per_input:
-            bias = " + num_filters" if n_bias else ""
-            raise ValueProblem(
-                f"num_filters*k_in*nr*nc{bias} floats ({per_input}*k_in{bias})", flat.size
-            )
-        k_in = n_weight // per_input
-        shape = (k_in, nf, nr, nc) if transposed else (nf, k_in, nr, nc)
-        out = {"weight": flat[:n_weight].reshape(shape).copy()}
-        if n_bias:
-            out["bias"] = flat[n_weight:].copy()
-        return out
-
-    return split
-
-
-def _fc_params(attrs: dict[str, Any], flat: np.ndarray, *, kind: str) -> dict[str, np.ndarray]:
-    # dlib's fc params tensor is (num_inputs [+1 bias row], num_outputs), row major
-    n_out = attrs["num_outputs"]
-    has_bias = kind == "fc" and attrs.get("use_bias", True)
-    rows, rest = divmod(flat.size, n_out)
-    k_in = rows - (1 if has_bias else 0)
-    if rest or k_in < 1:
-        raise ValueProblem(
-            f"(num_inputs{' + 1' if has_bias else ''})*num_outputs floats with num_outputs={n_out}",
-            flat.size,
-        )
-    out = {"weight": flat[: k_in * n_out].reshape(k_in, n_out).copy()}
-    if has_bias:
-        out["bias"] = flat[k_in * n_out :].copy()
-    return out
-
-
-def _scale_shift_params(attrs: dict[str, Any], flat: np.ndarray) -> dict[str, np.ndarray]:
-    if flat.size == 0 and attrs.get("disabled", False):
-        return {}  # a disabled affine layer (dlib's disable()) keeps no parameters
-    if flat.size == 0 or flat.size % 2:
-        raise ValueProblem("an even, non-zero number of floats (gamma then beta)", flat.size)
-    half = flat.size // 2
-    return {"gamma": flat[:half].copy(), "beta": flat[half:].copy()}
-
-
-def _prelu_params(attrs: dict[str, Any], flat: np.ndarray) -> dict[str, np.ndarray]:
-    if flat.size == 0:
-        raise ValueProblem("at least one float (alpha)", 0)
-    return {"alpha": flat.copy()}
-
-
-PARAMS: dict[str, Callable[[dict[str, Any], np.ndarray], dict[str, np.ndarray]]] = {
-    "con": _conv_params(transposed=False),
-    "cont": _conv_params(transposed=True),
-    "fc": lambda a, f: _fc_params(a, f, kind="fc"),
-    "fc_no_bias": lambda a, f: _fc_params(a, f, kind="fc_no_bias"),
-    "affine_con": _scale_shift_params,
-    "affine_fc": _scale_shift_params,
-    # net_to_xml writes only bn's gamma and beta, not its running mean/variance
-    "bn_con": _scale_shift_params,
-    "bn_fc": _scale_shift_params,
-    "prelu": _prelu_params,
-}
-
-
-def split_params(kind: str, attrs: dict[str, Any], flat: np.ndarray) -> dict[str, np.ndarray]:
-    """Split a layer's flat float32 params into roles (``layers.py`` table) or raise."""
-    splitter = PARAMS.get(kind)
-    if splitter is None:
-        if flat.size:
-            raise ValueProblem("no parameter text for this layer", f"{flat.size} numbers")
-        return {}
-    return splitter(attrs, flat)

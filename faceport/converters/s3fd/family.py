@@ -62,8 +62,10 @@ class S3FDFamily(Family):
         checkpoint = read_checkpoint(path)
         mapped = map_state_dict(checkpoint.obj, file=str(path), key_map=key_map, strict=strict)
         log.info("%s: %s container, %s layout", path, checkpoint.container, mapped.layout)
-        meta = {"source": Path(path).name, "source_sha256": sha256_file(path),
-                "container": checkpoint.container}
+        meta = {
+            "source": {"file": Path(path).name, "sha256": sha256_file(path)},
+            "container": checkpoint.container,
+        }
         return build_graph(mapped, file=str(path), meta=meta)
 
     def detector(self, graph: Graph, *, device: str = "cpu") -> Detector | None:

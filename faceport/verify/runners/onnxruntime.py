@@ -12,6 +12,10 @@ import numpy as np
 from faceport.ir import Graph
 from faceport.verify.runners.base import Feed, Outputs, Runner
 
+#: onnxruntime's input type names -> numpy (whole-detector files take a uint8 image)
+_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
+           "tensor(uint8)": np.uint8, "tensor(int64)": np.int64}  # fmt: skip
+
 
 class OnnxRuntimeRunner(Runner):
     """Run an ONNX file; ``threads`` sets intra-op threads (0: onnxruntime's default)."""
@@ -43,7 +47,7 @@ class OnnxRuntimeRunner(Runner):
 
     def run(self, feed: Feed) -> Outputs:
         inputs = {
-            i.name: np.ascontiguousarray(feed[i.name], dtype=np.float32)
+            i.name: np.ascontiguousarray(feed[i.name], dtype=_DTYPES.get(i.type, np.float32))
             for i in self._session.get_inputs()
         }
         names = [o.name for o in self._session.get_outputs()]

@@ -155,5 +155,5 @@ def test_truncated_real_checkpoint(
     from faceport.converters.s3fd.pth_reader import read_checkpoint_bytes
 
     data = s3fd_files[name].read_bytes()
-    with pytest.raises(FormatError, match="cut.pth"):
+    with pytest.raises(FormatError, match=r"cut\.pth"):
         read_checkpoint_bytes(data[: int(len(data) * fraction)], file="cut.pth")

@@ -1,0 +1,31 @@
+# dlib 20 reference cases for the dlib layer vocabulary (tools/dlib_ref/extra/dlib20_vocab.cpp):
+# transformer layers, con_6/relu_2, new inputs and losses, repeat<>, nets without a loss.
+# Debian ships dlib 19.24, so this builds against a dlib 20.0 source tree: DLIB20_SRC, else the
+# sdist fetched with pip into build/dlib20_src. Not a test prerequisite (the two translation
+# units take ~5 min on 2 busy cores); tests/converters/dlib/test_*_vocabulary.py skip the
+# dlib-20 comparisons, with that reason, until `make dlib20-vocab` has written the cases.
+DLIB20_DIR := build/dlib20_vocab
+DLIB20_FETCHED := build/dlib20_src/dlib-20.0.0
+DLIB20_SRC ?= $(or $(wildcard /tmp/dlibsrc/dlib-20.0.0),$(DLIB20_FETCHED))
+DLIB20_CXXFLAGS ?= -std=c++17 -O1 -w -DDLIB_NO_GUI_SUPPORT -DDLIB_DISABLE_ASSERTS
+
+.PHONY: dlib20-vocab
+
+dlib20-vocab: $(DLIB20_DIR)/cases/.done
+
+$(DLIB20_DIR)/cases/.done: $(DLIB20_DIR)/dlib20_vocab
+	rm -rf $(DLIB20_DIR)/cases.tmp && mkdir -p $(DLIB20_DIR)/cases.tmp
+	$< $(DLIB20_DIR)/cases.tmp > $(DLIB20_DIR)/cases.tmp/list.txt
+	rm -rf $(DLIB20_DIR)/cases && mv $(DLIB20_DIR)/cases.tmp $(DLIB20_DIR)/cases && touch $@
+
+$(DLIB20_DIR)/dlib20_vocab: $(DLIB20_DIR)/dlib20_lib.o $(DLIB20_DIR)/dlib20_vocab.o
+	g++ -o $@.tmp $^ -lpthread && mv $@.tmp $@
+
+$(DLIB20_DIR)/%.o: tools/dlib_ref/extra/%.cpp | $(DLIB20_SRC)/dlib/dnn.h
+	@mkdir -p $(DLIB20_DIR)
+	g++ $(DLIB20_CXXFLAGS) -I$(DLIB20_SRC) -c $< -o $@
+
+$(DLIB20_FETCHED)/dlib/dnn.h:
+	mkdir -p build/dlib20_src
+	$(BIN)/python -m pip download --no-deps --no-binary :all: dlib==20.0.0 -d build/dlib20_src
+	tar -xzf build/dlib20_src/dlib-20.0.0.tar.gz -C build/dlib20_src

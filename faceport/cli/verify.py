@@ -103,7 +103,10 @@ def _read_baseline(path: Path | None) -> dict | None:
         "faceport.verify/"
     ):
         raise FaceportError(
-            "not a faceport verify report", file=str(path), field="schema",
-            expected="faceport.verify/N", found=baseline.get("schema") if isinstance(baseline, dict) else type(baseline).__name__,
+            "not a faceport verify report",
+            file=str(path),
+            field="schema",
+            expected="faceport.verify/N",
+            found=baseline.get("schema") if isinstance(baseline, dict) else type(baseline).__name__,
         )
     return baseline

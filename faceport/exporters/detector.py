@@ -8,13 +8,16 @@ pixels, ``scores`` float32 (K,) in descending order, RetinaFace also ``landmarks
 (K, 5, 2). H and W are dynamic; pre-processing, anchor generation (from the feature maps'
 own sizes), decoding and ONNX ``NonMaxSuppression`` (:mod:`faceport.detect.onnx_nms`) are
 all in the graph. Exporter: ``dynamo=False`` (the NMS symbolic is a TorchScript-exporter
-``symbolic``). fp16: the network's nodes (``/net/...``) in float16, pre/post-processing
-in float32 (:func:`faceport.exporters.onnx.to_float16`).
+``symbolic``). fp16: the network's nodes (``/net/...``) in float16 except those
+:func:`faceport.exporters.fp16.fp32_nodes` keeps (dlib: the score-map ``con``), and
+pre/post-processing truly in float32 (no float16 round trips between its nodes); the kept
+nodes are listed in ``faceport.fp16_fp32_nodes``.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 import tempfile
@@ -22,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from faceport.errors import ExportError
+from faceport.exporters.fp16 import fp32_nodes, to_float16
 from faceport.exporters.metadata import deploy_metadata
-from faceport.exporters.onnx import DEFAULT_OPSET, export_module, to_float16
+from faceport.exporters.onnx import DEFAULT_OPSET, export_module
 from faceport.exporters.onnx_finish import OnnxExport, finish
 from faceport.ir import Graph
 
@@ -91,8 +95,10 @@ def export_detector(
             module, example_inputs(), Path(tmp_dir) / "raw.onnx", input_names=INPUTS,
             output_names=outputs, dynamic_axes=axes, opset=opset, target=output,
         )  # fmt: skip
+    kept: list[str] = []
     if fp16:
-        model = to_float16(model, keep_io_types=True, net_prefix="/net/")
+        kept = fp32_nodes(graph, model, "/net/")
+        model = to_float16(model, keep_io_types=True, net_prefix="/net/", keep_fp32=kept)
     metadata = deploy_metadata(
         graph, outputs, with_postprocess=True, fp16=fp16, io_dtype="float32",
         exporter="torchscript", opset=opset, dynamic=True,
@@ -101,6 +107,8 @@ def export_detector(
         pyramid=info.get("pyramid", ""), detector_kind=info["kind"],
     )  # fmt: skip
     metadata["faceport.input_layout"] = "HWC"
+    if fp16:
+        metadata["faceport.fp16_fp32_nodes"] = json.dumps(kept)
     shapes = {"image": [*EXAMPLE_HW, 3], "score_threshold": [], "iou_threshold": []}
     result = finish(model, output, metadata, test_shapes=shapes, do_simplify=simplify, fp16=fp16)
     log.info("wrote whole detector %s", result)

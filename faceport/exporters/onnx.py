@@ -7,12 +7,14 @@ convolutional graphs it yields one ONNX node per layer op (dlib MMOD: 31 nodes, 
 directly, and is byte-for-byte deterministic (tests/exporters check the sha256 of two
 exports). The dynamo exporter stays selectable with ``exporter="dynamo"``.
 
-Pipeline: lower -> ``torch.onnx.export`` into a temporary directory -> (fp16 conversion) ->
+Pipeline: lower -> ``torch.onnx.export`` into a temporary directory -> (fp16 conversion,
+:mod:`faceport.exporters.fp16`: which nodes stay float32 and why) ->
 :func:`faceport.exporters.onnx_finish.finish` (checker, onnxsim, metadata, atomic save).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from faceport.errors import ExportError
+from faceport.exporters.fp16 import fp32_nodes, to_float16, toposort
 from faceport.exporters.metadata import deploy_metadata, example_shape
 from faceport.exporters.onnx_finish import OnnxExport, finish
 from faceport.ir import Graph
@@ -29,53 +32,9 @@ log = logging.getLogger(__name__)
 DEFAULT_OPSET = 17
 EXPORTERS = ("torchscript", "dynamo")
 
-__all__ = ["DEFAULT_OPSET", "OnnxExport", "export_module", "export_onnx", "to_float16"]
-
-
-def to_float16(model: Any, *, keep_io_types: bool = True, net_prefix: str | None = None) -> Any:
-    """The exported fp32 ONNX ``model`` with float16 weights and compute.
-
-    Converted at the ONNX level (onnxruntime's ``transformers.float16`` converter) *after*
-    the exporter folded batch norms in float32: halving the torch module first would fold
-    in float16, and a running variance above 65504 (mnet.25's first BatchNorm has 130243)
-    becomes inf. Initialisers are clamped into float16's range. ``keep_io_types``: graph
-    inputs/outputs stay float32 (Cast nodes at the edges). ``net_prefix``: only nodes whose
-    name starts with it (the network inside a whole detector, ``/net/``) are converted;
-    pre/post-processing stays float32.
-    """
-    from onnxruntime.transformers.float16 import convert_float_to_float16
-
-    block = None
-    if net_prefix is not None:
-        block = [n.name for n in model.graph.node if not n.name.startswith(net_prefix)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        half = convert_float_to_float16(model, keep_io_types=keep_io_types, node_block_list=block)
-    return toposort(half)
-
-
-def toposort(model: Any) -> Any:
-    """Reorder ``model.graph.node`` topologically (stable: original order among ready nodes);
-    the float16 converter appends its input Casts after their consumers."""
-    nodes = list(model.graph.node)
-    ready = {i.name for i in model.graph.input} | {t.name for t in model.graph.initializer}
-    ready.add("")  # an omitted optional input
-    ordered, pending = [], nodes
-    while pending:
-        left = []
-        for node in pending:
-            if all(name in ready for name in node.input):
-                ordered.append(node)
-                ready.update(node.output)
-            else:
-                left.append(node)
-        if len(left) == len(pending):
-            raise ExportError("ONNX graph has a cycle or an undefined tensor",
-                              found=[n.name for n in left[:5]])  # fmt: skip
-        pending = left
-    del model.graph.node[:]
-    model.graph.node.extend(ordered)
-    return model
+__all__ = [
+    "DEFAULT_OPSET", "OnnxExport", "export_module", "export_onnx", "to_float16", "toposort",
+]  # fmt: skip
 
 
 def export_module(
@@ -161,14 +120,19 @@ def export_onnx(
             output_names=out_names, dynamic_axes=axes or None, opset=opset,
             exporter=exporter, target=output,
         )  # fmt: skip
+    kept: list[str] = []
     if fp16:
-        model = to_float16(model, keep_io_types=not fp16_io)
+        kept = fp32_nodes(graph, model)
+        model = to_float16(model, keep_io_types=not fp16_io, keep_fp32=kept)
     metadata = deploy_metadata(
         graph, out_names, fp16=fp16, io_dtype="float16" if fp16 and fp16_io else "float32",
         exporter=exporter, opset=opset, dynamic=dynamic,
     )  # fmt: skip
+    if fp16:
+        metadata["faceport.fp16_fp32_nodes"] = json.dumps(kept)
     test_shapes = dict(zip(in_names, shapes))
-    result = finish(model, output, metadata, test_shapes=test_shapes, do_simplify=simplify,
-                    fp16=fp16)
+    result = finish(
+        model, output, metadata, test_shapes=test_shapes, do_simplify=simplify, fp16=fp16
+    )
     log.info("wrote %s", result)
     return result

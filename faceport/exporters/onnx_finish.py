@@ -2,7 +2,7 @@
 
 check (``onnx.checker`` with ``full_check``: schema, types and strict shape inference) ->
 simplify (onnxsim, concrete test shapes for the dynamic axes, its own numeric check on
-random inputs) -> check again -> ``metadata_props`` -> serialise deterministically into a
+random inputs) -> ``metadata_props`` -> check again -> serialise deterministically into a
 temporary file beside the target -> check that file -> rename. Above 2 GB (protobuf's limit)
 the weights go to external data in a fresh directory ``<name>.onnx.d/`` with the explicit
 location ``weights.bin``. Nothing partial is ever left at the target.
@@ -85,9 +85,7 @@ def simplify(
     captured = io.StringIO()
     try:
         with contextlib.redirect_stdout(captured):
-            simple, ok = onnxsim.simplify(
-                model, check_n=1, test_input_shapes=shapes, **limits
-            )
+            simple, ok = onnxsim.simplify(model, check_n=1, test_input_shapes=shapes, **limits)
     except Exception as exc:  # onnxsim raises RuntimeError/ValueError from C++
         note = f"onnxsim could not simplify: {str(exc).splitlines()[0][:200]}"
         log.warning("%s: %s; keeping the unsimplified graph", output, note)
@@ -125,9 +123,8 @@ def finish(
         model, simplified, note = simplify(model, output, test_shapes, fp16=fp16)
         if note:
             notes.append(note)
-        check(model, output, "after onnxsim")
-    set_metadata(model, metadata)
-    check(model, output, "final")
+    set_metadata(model, metadata)  # metadata_props cannot make a valid graph invalid, so
+    check(model, output, "after onnxsim and metadata" if simplified else "final")  # one check
     path = save(model, Path(output))
     ops: dict[str, int] = {}
     for node in model.graph.node:

@@ -61,7 +61,5 @@ def reference_detector(fam: Family, graph: Graph, source: Path) -> Detector | No
     if _own(fam, "reference_detector") or module is None:
         return fam.reference_detector(source)
     fn: Any = module.reference_detector
-    detector: Detector | None = (
-        fn(graph, source) if fam.name == "mxnet" else fn(source)
-    )
+    detector: Detector | None = fn(graph, source) if fam.name == "mxnet" else fn(source)
     return detector

@@ -108,7 +108,14 @@ class DlibCppRunner(Runner):
         folder = Path(self._tmp.name)
         image_path, out_dir = folder / "image.ppm", folder / "dump"
         _write_ppm(image_path, feed["@image"])
-        command = [str(dumper_path()), "dump-mmod", str(self.source), str(image_path), str(out_dir), "0"]
+        command = [
+            str(dumper_path()),
+            "dump-mmod",
+            str(self.source),
+            str(image_path),
+            str(out_dir),
+            "0",
+        ]
         try:
             done = subprocess.run(
                 command, capture_output=True, text=True, timeout=DUMP_TIMEOUT_S, check=False

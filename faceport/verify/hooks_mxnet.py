@@ -71,7 +71,9 @@ def mxnet_names(graph: Graph, symbol: Path) -> dict[str, str]:
     try:
         nodes = json.loads(symbol.read_text(encoding="utf-8"))["nodes"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise FaceportError(f"cannot read the symbol's node list: {exc}", file=str(symbol)) from None
+        raise FaceportError(
+            f"cannot read the symbol's node list: {exc}", file=str(symbol)
+        ) from None
     names: dict[str, str] = {}
     for node in graph.nodes:
         match = _NODE_KEY.match(node.source.key or "")
@@ -146,7 +148,11 @@ class MXNetRetinaFaceDetector(Detector):
         scales: Sequence[float] | None = None,
         **options: Any,
     ) -> Detections:
-        from faceport.detect.retinaface import merge_and_suppress, resize_linear, retinaface_proposals
+        from faceport.detect.retinaface import (
+            merge_and_suppress,
+            resize_linear,
+            retinaface_proposals,
+        )
 
         if not self._entered:
             self.runner.__enter__()

@@ -72,7 +72,11 @@ def edge_images(seed: int = 0, *, large: bool = True) -> list[Image]:
 
 
 def make_inputs(
-    kinds: Sequence[str], folder: Path | None = None, *, max_photos: int = 50, seed: int = 0,
+    kinds: Sequence[str],
+    folder: Path | None = None,
+    *,
+    max_photos: int = 50,
+    seed: int = 0,
     large: bool = True,
 ) -> list[Image]:
     """All images of ``kinds`` in that order."""

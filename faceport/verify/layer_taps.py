@@ -37,9 +37,7 @@ def _faceport_taps(graph: Graph, names: list[str], feed: Feed) -> Outputs:
         return mine.infer(feed)
 
 
-def against_reference(
-    fam: Family, graph: Graph, source: Path | None, feed: Feed
-) -> dict[str, Any]:
+def against_reference(fam: Family, graph: Graph, source: Path | None, feed: Feed) -> dict[str, Any]:
     names = tap_names(graph)
     if source is None:
         return {"against": "reference", "skipped": "no source model given"}
@@ -82,9 +80,7 @@ def onnx_tap_outputs(graph: Graph, names: list[str], feed: Feed) -> Outputs:
         _forget_intermediate_shapes(path)
         options = ort.SessionOptions()
         options.enable_mem_pattern = False
-        session = ort.InferenceSession(
-            str(path), options, providers=["CPUExecutionProvider"]
-        )
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         out_names = [o.name for o in session.get_outputs()]
         values = session.run(
             out_names, {s.name: np.asarray(feed[s.name], np.float32) for s in graph.inputs}

@@ -263,7 +263,10 @@ def _localise(
         return []
     usable = [i for i, c in enumerate(cases) if "skipped" not in c]
     if not usable:
-        return [{"against": a, "skipped": "no image the model can take"} for a in options.localise_against]
+        return [
+            {"against": a, "skipped": "no image the model can take"}
+            for a in options.localise_against
+        ]
     index = options.localise_image if options.localise_image in usable else usable[0]
     label, image = images[index]
     feed = dict(hooks.preprocess(fam, graph, image))

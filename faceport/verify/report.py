@@ -107,7 +107,9 @@ def _hist_svg(hist: dict[str, list[float]], title: str) -> str:
 
 def _localisation_html(loc: dict[str, Any]) -> str:
     esc = html.escape
-    head = f"<h2>Per-layer error vs {esc(str(loc.get('against')))} ({esc(str(loc.get('image')))})</h2>"
+    head = (
+        f"<h2>Per-layer error vs {esc(str(loc.get('against')))} ({esc(str(loc.get('image')))})</h2>"
+    )
     if loc.get("error"):
         return f"{head}<pre class='fail'>failed: {esc(str(loc['error']))}</pre>"
     if "skipped" in loc and not loc.get("layers"):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
+
 from faceport.verify.compare import compare_descriptors
 from faceport.verify.matrix import VerifyOptions
 from faceport.verify.tolerance import TABLE
@@ -20,12 +22,16 @@ WHY = {
 }
 
 
+def _scale(relative: bool) -> str:
+    return "x max abs(ref)" if relative else "absolute"
+
+
 def render() -> str:
     opts = VerifyOptions()
-    desc = compare_descriptors([1.0], [1.0])
+    desc = compare_descriptors(np.ones(1), np.ones(1))
     rows = [
         f"| {dtype} | {device} | {tol.atol:g} | {tol.rtol:g} | "
-        f"{'x max abs(ref)' if tol.relative_to_scale else 'absolute'} | {WHY.get((dtype, device), '')} |"
+        f"{_scale(tol.relative_to_scale)} | {WHY.get((dtype, device), '')} |"
         for (dtype, device), tol in sorted(TABLE.items())
     ]
     return "\n".join(
@@ -38,8 +44,9 @@ def render() -> str:
             "",
             "## Raw outputs and per-layer tensors",
             "",
-            "An element passes when `abs(out - ref) <= atol_eff + rtol * abs(ref)` (numpy.isclose's",
-            "rule), where `atol_eff = atol x max abs(ref)` when the tolerance is scaled, so a layer",
+            "An element passes when `abs(out - ref) <= atol_eff + rtol * abs(ref)`",
+            "(numpy.isclose's rule), where `atol_eff = atol x max abs(ref)` when the tolerance",
+            "is scaled, so a layer",
             "whose activations are in the thousands is judged like one in the units. The",
             "tolerance is that of the *candidate* backend's compute dtype and device; the",
             "baseline is the source framework when it runs, else faceport's torch CPU graph.",

@@ -45,5 +45,3 @@ def detector_onnx(export_dir: Path) -> Any:
         return made[(name, fp16)]
 
     return get
-
-

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -67,32 +68,40 @@ def test_failed_check_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 _RELOAD = """
 import sys, numpy as np, torch
-module = torch.jit.load(sys.argv[1], map_location="cpu")
-x = torch.from_numpy(np.load(sys.argv[2]))
-with torch.no_grad():
-    out = module(x)
-out = out if isinstance(out, tuple) else (out,)
-np.savez(sys.argv[3], *[o.numpy() for o in out])
+for model, x, y in zip(*[iter(sys.argv[1:])] * 3):
+    module = torch.jit.load(model, map_location="cpu")
+    with torch.no_grad():
+        out = module(torch.from_numpy(np.load(x)))
+    out = out if isinstance(out, tuple) else (out,)
+    np.savez(y, *[o.numpy() for o in out])
 """
 
 
-@pytest.mark.parametrize("name", FAMILIES)
-def test_torchscript_reloads_in_fresh_process(name: str, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def reloaded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Every family exported to TorchScript, then all reloaded and run in ONE fresh
+    interpreter (one torch import instead of three): name -> (export, input, outputs)."""
     from faceport.exporters.torchscript import export_torchscript
+
+    tmp = tmp_path_factory.mktemp("torchscript")
+    x = np.random.default_rng(1).standard_normal((1, 3, 120, 168)).astype(np.float32)
+    np.save(tmp / "x.npy", x)
+    exports = {name: export_torchscript(graph_for(name), tmp / f"{name}.pt") for name in FAMILIES}
+    args = [str(a) for name in FAMILIES for a in (exports[name].path, tmp / "x.npy",
+                                                  tmp / f"{name}.npz")]  # fmt: skip
+    subprocess.run([sys.executable, "-I", "-c", _RELOAD, *args], check=True, timeout=300)
+    return {name: (exports[name], x, np.load(tmp / f"{name}.npz")) for name in FAMILIES}
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_torchscript_reloads_in_fresh_process(name: str, reloaded: dict[str, Any]) -> None:
     from faceport.lower import lower
 
-    graph = graph_for(name)
-    result = export_torchscript(graph, tmp_path / "model.pt")
-    x = np.random.default_rng(1).standard_normal((1, 3, 120, 168)).astype(np.float32)
-    np.save(tmp_path / "x.npy", x)
-    subprocess.run(
-        [sys.executable, "-I", "-c", _RELOAD, str(result.path), str(tmp_path / "x.npy"),
-         str(tmp_path / "y.npz")], check=True, timeout=300,
-    )  # fmt: skip
+    result, x, got = reloaded[name]
     with torch.no_grad():
-        ref = lower(graph)(torch.from_numpy(x))
+        ref = lower(graph_for(name))(torch.from_numpy(x))
     ref = ref if isinstance(ref, tuple) else (ref,)
-    got = np.load(tmp_path / "y.npz")
+    assert len(got.files) == len(ref)
     errors = [float(np.abs(r.numpy() - got[f"arr_{i}"]).max()) for i, r in enumerate(ref)]
     print(f"{name}: {result}; reload vs eager max-abs {max(errors)}")
     assert max(errors) <= 1e-6

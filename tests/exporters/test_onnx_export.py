@@ -110,3 +110,29 @@ def test_large_models_use_external_data_in_a_fresh_directory(
     assert out.shape[:2] == (1, 1)
     with pytest.raises(ExportError, match="already exists"):
         export_onnx(graph_for("dlib"), tmp_path / "big.onnx", simplify=False)
+
+
+def test_fp16_network_export_keeps_the_mmod_score_map_float32(raw_onnx: Any) -> None:
+    """dlib MMOD in float16: its score-map con stays float32 (listed in the metadata), the
+    rest is float16, and the output matches torch within the float16 tolerance row."""
+    import onnxruntime as ort
+
+    from faceport.lower import lower
+    from faceport.verify.compare import compare_arrays
+    from faceport.verify.tolerance import tolerance_for
+
+    path, _ = raw_onnx("dlib", fp16=True)
+    model = onnx.load(str(path))
+    props = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(props["faceport.fp16_fp32_nodes"]) == ["/con_1/Conv"]
+    halves = [i for i in model.graph.initializer if i.data_type == onnx.TensorProto.FLOAT16]
+    assert len(halves) >= 6 * 2  # the six other cons' weights and biases at least
+    x = network_input("dlib", SIZES[1])
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"input": x})
+    with torch.no_grad():
+        ref = lower(graph_for("dlib"))(torch.from_numpy(x)).numpy()
+    result = compare_arrays("loss_mmod_0", ref, got, tolerance_for("float16"))
+    print(f"dlib fp16 network vs torch fp32: {result}")
+    assert got.dtype == np.float32
+    assert result, str(result)

@@ -27,7 +27,7 @@ def photo(name: str = "2008_002470.jpg", scale: float = 1.0) -> np.ndarray:
 
     pic = Image.fromarray(image)
     size = (round(pic.width * scale), round(pic.height * scale))
-    return np.asarray(pic.resize(size, Image.BILINEAR))
+    return np.asarray(pic.resize(size, Image.Resampling.BILINEAR))
 
 
 @functools.cache
@@ -78,8 +78,17 @@ def cli_run(model: str, *extra: str) -> tuple[int, Path, str]:
     from faceport.cli.main import main
 
     out_dir = Path(tempfile.mkdtemp(prefix="faceport-verify-report-"))
-    argv = ["verify", model, "--images", str(two_photo_dir()), "--backends", "all",
-            "--report", str(out_dir), *extra]
+    argv = [
+        "verify",
+        model,
+        "--images",
+        str(two_photo_dir()),
+        "--backends",
+        "all",
+        "--report",
+        str(out_dir),
+        *extra,
+    ]
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         code = main(argv)

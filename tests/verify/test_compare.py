@@ -28,10 +28,10 @@ def test_compare_arrays_reports_worst_element() -> None:
 
 def test_compare_arrays_scale_relative_tolerance_and_shapes() -> None:
     ref = np.array([1000.0, 0.0])
-    assert compare_arrays("x", ref, ref + [0.05, 0.05])  # 0.05 <= 1e-4 * 1000
-    assert not compare_arrays("x", ref, ref + [0.0, 0.2])
+    assert compare_arrays("x", ref, ref + np.array([0.05, 0.05]))  # 0.05 <= 1e-4 * 1000
+    assert not compare_arrays("x", ref, ref + np.array([0.0, 0.2]))
     strict = Tolerance(1e-4, 0.0, relative_to_scale=False)
-    assert not compare_arrays("x", ref, ref + [0.05, 0.0], strict)
+    assert not compare_arrays("x", ref, ref + np.array([0.05, 0.0]), strict)
     mismatch = compare_arrays("x", ref, np.zeros(3))
     assert not mismatch and "shape [3] != reference [2]" in str(mismatch)
     nan = compare_arrays("x", ref, np.array([np.nan, 0.0]))

@@ -67,15 +67,20 @@ def mxnet_ready() -> None:
 
 
 @pytest.mark.reference
-def test_wrong_batchnorm_eps_is_localised(monkeypatch: pytest.MonkeyPatch, mxnet_ready: None) -> None:
+def test_wrong_batchnorm_eps_is_localised(
+    monkeypatch: pytest.MonkeyPatch, mxnet_ready: None
+) -> None:
     """The converter uses eps 1e-1 instead of the node's (mnet.25: 1e-5 ... 2e-5)."""
     graph = converted(str(MNET25))
     patch_converter(monkeypatch, "mxnet", "BatchNorm", lambda node: {"eps": 0.1})
     loc = localised(graph, MNET25, photo(scale=0.5))
-    assert loc["first_divergence"] == first_node_of(graph, "BatchNorm")
     first = next(x for x in loc["layers"] if not x["passed"])
-    before = [x for x in loc["layers"][: loc["layers"].index(first)]]
-    assert before and all(x["passed"] for x in before)  # the conv before it still agrees
+    assert first["name"] == loc["first_divergence"] and first["op"] == "BatchNorm"
+    # every layer before it agrees, the convolution feeding it included
+    before = loc["layers"][: loc["layers"].index(first)]
+    assert before and all(x["passed"] for x in before)
+    feeding = next(n for n in graph.nodes if n.outputs[0] == first["name"]).inputs[0]
+    assert any(x["name"] == feeding and x["op"] == "Convolution" for x in before)
 
 
 @pytest.mark.reference
@@ -99,7 +104,7 @@ def test_pooling_padding_off_by_one_is_localised(
 
     def wider(node: Node) -> dict[str, Any] | None:
         pad = node.attrs.get("pad")
-        return None if not pad else {"pad": tuple(int(p) + 1 for p in pad)}
+        return None if not pad else {"pad": type(pad)(int(p) + 1 for p in pad)}
 
     patch_converter(monkeypatch, "mxnet", "Pooling", wider)
     loc = localised(graph, symbol, photo(scale=0.4))

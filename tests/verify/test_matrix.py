@@ -64,8 +64,13 @@ def test_summary_names_each_failure() -> None:
     case["comparisons"] = [dict(case["comparisons"][0], passed=False)]
     case["errors"] = {"torchscript-cpu": "boom"}
     broken["localisation"] = [
-        {"against": "dlib-cpp", "reference": "dlib-cpp", "candidate": "torch-cpu",
-         "first_divergence": "bn_con_18", "layers": []}
+        {
+            "against": "dlib-cpp",
+            "reference": "dlib-cpp",
+            "candidate": "torch-cpu",
+            "first_divergence": "bn_con_18",
+            "layers": [],
+        }
     ]
     summary = summarise(broken)
     assert not summary["passed"]
@@ -75,3 +80,18 @@ def test_summary_names_each_failure() -> None:
         f"{image}: torch-cpu vs s3fd-reference",
         "layer bn_con_18 diverges first (torch-cpu vs dlib-cpp)",
     ]
+
+
+@pytest.mark.gpu
+def test_s3fd_cuda_backends_within_their_tolerances() -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device (needs an NVIDIA GPU and a CUDA build of torch)")
+    backends = ("torch-cuda", "torch-cuda-float16", "torch-cuda-bfloat16", "torchscript-cuda")
+    images = random_images(0)[:1]
+    result = run_matrix(
+        converted(str(s3fd_source())), s3fd_source(), images, VerifyOptions(backends=backends)
+    )
+    assert result.report["backends"]["ran"] == ["s3fd-reference", *backends]
+    assert result.passed, result

@@ -154,6 +154,15 @@ namespace dlib_ref
         net.subnet().forward(x);
         std::vector<layer_info> infos;
         layer_walk<1, last>::locate(net, x, infos);
+        for (const auto& info : infos)
+        {
+            if (info.disabled)
+            {
+                // locate() forwarded some layers alone: restore the full forward's tensors
+                net.subnet().forward(x);
+                break;
+            }
+        }
         std::string json;
         layer_walk<1, last>::dump(net, x, infos, 1, outdir, json);
         return json;

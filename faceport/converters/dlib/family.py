@@ -48,14 +48,18 @@ class DlibFamily(Family):
 
         Options: ``pyramid_down`` (dlib's ``pyramid_down<N>`` in an MMOD network type; no
         file records it, so 6, the value of dlib's face detector, is assumed and flagged in
-        ``meta["input"]`` when omitted); ``bn_as_affine`` (.dat only: fold ``bn_*`` into
-        ``affine_*`` as dlib does when loading into an ``affine`` network type).
+        ``meta["input"]`` when omitted); ``bn_as_affine`` (.dat only, default ``True``: fold
+        ``bn_*`` into ``affine_*`` exactly as dlib does when its deployment network types --
+        ``cnn_face_detection_model_v1``, ``face_recognition_model_v1`` -- load a file trained
+        with ``bn_con``; the result equals the ``net_to_xml`` XML of the deployed net. Pass
+        ``False`` to keep ``bn_*`` nodes with their running statistics).
         """
         from faceport.converters.dlib.graph_builder import build_graph
         from faceport.serialize import sha256_file
 
         pyramid_down = options.pop("pyramid_down", None)
-        bn_as_affine = options.pop("bn_as_affine", False)
+        bn_requested = "bn_as_affine" in options
+        bn_as_affine = bool(options.pop("bn_as_affine", True))
         if options:
             raise FaceportError(
                 f"unknown dlib conversion option(s): {', '.join(sorted(options))}",
@@ -72,7 +76,7 @@ class DlibFamily(Family):
             raise FaceportError("no such file", file=str(path))
         from_xml = path.suffix.lower() == ".xml"
         if from_xml:
-            if bn_as_affine:
+            if bn_requested and bn_as_affine:
                 raise FaceportError(
                     "bn_as_affine needs bn running statistics, which net_to_xml does not write",
                     file=str(path),

@@ -85,9 +85,7 @@ def make_layer_cases(outdir: str | os.PathLike[str], *, timeout: float = DEFAULT
     return json.loads((Path(outdir) / "index.json").read_text())
 
 
-def write_xml(
-    kind: str, model: str | os.PathLike[str], out_xml: str | os.PathLike[str]
-) -> Path:
+def write_xml(kind: str, model: str | os.PathLike[str], out_xml: str | os.PathLike[str]) -> Path:
     """dlib's ``net_to_xml`` of ``model`` read as the ``kind`` (mmod / resnet) network."""
     if kind not in KINDS:
         raise FaceportError(f"unknown dlib network kind {kind!r}; known: {', '.join(KINDS)}")

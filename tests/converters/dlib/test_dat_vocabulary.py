@@ -10,6 +10,7 @@ streams below check what needs no dlib at all.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 
 from faceport.converters.dlib.dat_reader import read_dat, read_dat_bytes
 from faceport.errors import FormatError
+from faceport.ir import Graph
 from tests.converters.dlib import vocab_cases as vc
 from tests.converters.dlib.dat_bytes import (
     dat_net,
@@ -236,3 +238,57 @@ def test_layer_without_input_outside_repeat_is_refused(tmp_path: Path) -> None:
     with pytest.raises(FormatError, match="input layer") as info:
         read_dat(path)
     assert info.value.file == str(path) and info.value.offset is not None
+
+
+# ---- dlib 19.24 cases (Debian's libdlib-dev, via tools/dlib_ref) -------------------------
+
+# cases whose .dat holds bn_ while the XML was written from the affine net dlib loaded it into
+_BN_AS_AFFINE = {"affine_con_from_bn", "affine_fc_from_bn"}
+
+
+@pytest.fixture(scope="module")
+def dlib19_cases(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from faceport.errors import FaceportError
+    from faceport.verify.runners.dlib_cpp import make_layer_cases, why_no_binary
+
+    reason = why_no_binary()
+    if reason is not None:
+        pytest.skip(reason)
+    outdir = tmp_path_factory.mktemp("dlib19_cases")
+    try:
+        make_layer_cases(outdir, timeout=300)
+    except FaceportError as exc:
+        if not list(outdir.glob("case_*.dat")):
+            pytest.skip(f"dlib_ref layers wrote no case: {exc}")
+    return outdir
+
+
+def _without_running_stats(graph: Graph) -> Graph:
+    stats = {k for k in graph.params if k.endswith((".running_mean", ".running_var"))}
+    nodes = tuple(
+        dataclasses.replace(node, params={r: k for r, k in node.params.items() if k not in stats})
+        for node in graph.nodes
+    )
+    params = {k: v for k, v in graph.params.items() if k not in stats}
+    return dataclasses.replace(graph, nodes=nodes, params=params)
+
+
+def test_dlib19_dat_and_xml_give_the_same_graph(dlib19_cases: Path) -> None:
+    """Every case dlib 19.24 wrote: one graph from both files (bn: the XML lacks only the
+    running statistics, which net_to_xml never writes)."""
+    checked = 0
+    for dat_path in sorted(dlib19_cases.glob("case_*.dat")):
+        name = dat_path.stem[len("case_"):]
+        if name.startswith("concat"):
+            with pytest.raises(FormatError, match="concat's tag ids are not stored"):
+                vc.graph_of(dat_path)
+            continue
+        if name == "multiply":  # the .dat holds dropout_, the XML its multiply_ stand-in
+            continue
+        dat = vc.graph_of(dat_path, bn_as_affine=name in _BN_AS_AFFINE)
+        xml = vc.graph_of(dat_path.with_suffix(".xml"))
+        if any(node.op.startswith("bn_") for node in xml.nodes):
+            dat = _without_running_stats(dat)
+        assert vc.same_graph(dat, xml) is None, (name, vc.same_graph(dat, xml))
+        checked += 1
+    assert checked >= 20

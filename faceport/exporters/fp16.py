@@ -34,7 +34,7 @@ size fp32 -> chosen fp16 (MB)          0.743 0.390  1.786 0.957  89.9 45.0
 
 [*] the two cells still tie at 1.005859 in float16; which one NMS keeps is then decided by
 order and by whether onnxruntime fuses the Cast pair, hence the float32 score-map con.
-[#] S3FD's test photo is half size since the same change (7/7 at full size).
+[#] the S3FD test photo is now downscaled to half size (test time); 7/7 at full size.
 On x86 CPUs onnxruntime has no float16 Conv kernels and casts around them, so float16
 files halve the size but run at the float32 speed (dlib 375x500: 30 vs 27 ms, 1 thread).
 """

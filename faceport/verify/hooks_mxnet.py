@@ -148,21 +148,14 @@ class MXNetRetinaFaceDetector(Detector):
         scales: Sequence[float] | None = None,
         **options: Any,
     ) -> Detections:
-        from faceport.detect.retinaface import (
-            merge_and_suppress,
-            resize_linear,
-            retinaface_proposals,
-        )
+        from faceport.detect.retinaface import detect_multiscale
 
         if not self._entered:
             self.runner.__enter__()
             self._entered = True
-        proposals = []
-        for scale in scales or (1.0,):
-            im = image if scale == 1.0 else resize_linear(image, scale)
-            outputs = self.runner.infer(preprocess(self.graph, im))
-            proposals.append(retinaface_proposals(outputs, im.shape[:2], threshold, im_scale=scale))
-        return merge_and_suppress(proposals, nms)
+        return detect_multiscale(
+            lambda im: self.runner.infer(preprocess(self.graph, im)), image, threshold, nms, scales
+        )
 
 
 def reference_detector(graph: Graph, source: Path) -> Detector | None:

@@ -95,3 +95,21 @@ def test_help_lists_every_command(capsys) -> None:  # type: ignore[no-untyped-de
     for command in ("convert", "inspect", "detect", "verify", "export"):
         assert command in text
     assert Path(__file__).exists()
+
+
+def test_s3fd_convert_and_detect(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from faceport.imageio import load_rgb, save_rgb
+    from tests.reference.s3fd_session import fixture_files
+
+    pth = fixture_files()["sfd_pytorch_zip"]
+    model = tmp_path / "s3fd.safetensors"
+    code, text, _ = _run(capsys, "convert", str(pth), "-o", str(model))
+    assert code == 0 and "conv4_3_norm" in text and "22,459,110" in text
+    small = tmp_path / "small.png"
+    save_rgb(load_rgb(shared_fixture(PHOTO))[:240, :320], small)
+    code, text, _ = _run(capsys, "detect", str(model), str(small), "--json",
+                         str(tmp_path / "d.json"), "-o", str(tmp_path / "a.png"))
+    assert code == 0, text
+    found = json.loads((tmp_path / "d.json").read_text())
+    assert len(found["boxes"]) == len(found["scores"]) == 4  # seeded fixture weights
+    assert (tmp_path / "a.png").is_file()

@@ -11,6 +11,34 @@ from faceport.ir import Graph
 from faceport.verify.runners.base import Feed, Outputs, Runner
 
 
+def cuda_unavailable(device: str) -> str | None:
+    """Why ``device`` cannot run here: a ``cuda*`` device with no CUDA torch, else ``None``."""
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            return "no CUDA device (run on a machine with an NVIDIA GPU and CUDA torch)"
+    return None
+
+
+def run_torch_module(
+    module: Any, graph: Graph, feed: Feed, names: Sequence[str], device: str, dtype: str
+) -> Outputs:
+    """Feed ``graph``'s inputs (cast to ``dtype`` on ``device``) to ``module``; outputs as
+    float32 numpy arrays keyed by ``names`` in the module's output order."""
+    import torch
+
+    torch_dtype = getattr(torch, dtype)
+    args = [
+        torch.from_numpy(np.ascontiguousarray(feed[spec.name])).to(device, torch_dtype)
+        for spec in graph.inputs
+    ]
+    with torch.inference_mode():
+        result = module(*args)
+    values = result if isinstance(result, tuple) else (result,)
+    return {name: value.float().cpu().numpy() for name, value in zip(names, values)}
+
+
 class TorchGraphRunner(Runner):
     """Lower ``graph`` (optionally tapping intermediate tensors) and run it with torch.
 
@@ -37,12 +65,7 @@ class TorchGraphRunner(Runner):
         self._module: Any = None
 
     def why_unavailable(self) -> str | None:
-        if self.device.startswith("cuda"):
-            import torch
-
-            if not torch.cuda.is_available():
-                return "no CUDA device (run on a machine with an NVIDIA GPU and CUDA torch)"
-        return None
+        return cuda_unavailable(self.device)
 
     def activate(self) -> None:
         import torch
@@ -53,17 +76,9 @@ class TorchGraphRunner(Runner):
         self._module = module.to(device=self.device, dtype=getattr(torch, self.dtype))
 
     def run(self, feed: Feed) -> Outputs:
-        import torch
-
-        dtype = getattr(torch, self.dtype)
-        args = [
-            torch.from_numpy(np.ascontiguousarray(feed[spec.name])).to(self.device, dtype)
-            for spec in self.graph.inputs
-        ]
-        with torch.inference_mode():
-            result = self._module(*args)
-        values = result if isinstance(result, tuple) else (result,)
-        return {name: value.float().cpu().numpy() for name, value in zip(self.output_names, values)}
+        return run_torch_module(
+            self._module, self.graph, feed, self.output_names, self.device, self.dtype
+        )
 
     def deactivate(self) -> None:
         self._module = None

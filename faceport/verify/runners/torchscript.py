@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from faceport.ir import Graph
 from faceport.verify.runners.base import Feed, Outputs, Runner
+from faceport.verify.runners.torch_graph import cuda_unavailable, run_torch_module
 
 
 class TorchScriptRunner(Runner):
@@ -20,12 +19,7 @@ class TorchScriptRunner(Runner):
         self._module: Any = None
 
     def why_unavailable(self) -> str | None:
-        if self.device.startswith("cuda"):
-            import torch
-
-            if not torch.cuda.is_available():
-                return "no CUDA device"
-        return None
+        return cuda_unavailable(self.device)
 
     def activate(self) -> None:
         from faceport.exporters.torchscript import to_torchscript
@@ -34,16 +28,9 @@ class TorchScriptRunner(Runner):
         self._module = module.to(self.device)
 
     def run(self, feed: Feed) -> Outputs:
-        import torch
-
-        args = [
-            torch.from_numpy(np.ascontiguousarray(feed[s.name], dtype=np.float32)).to(self.device)
-            for s in self.graph.inputs
-        ]
-        with torch.inference_mode():
-            result = self._module(*args)
-        values = result if isinstance(result, tuple) else (result,)
-        return {n: v.float().cpu().numpy() for n, v in zip(self.graph.outputs, values)}
+        return run_torch_module(
+            self._module, self.graph, feed, self.graph.outputs, self.device, "float32"
+        )
 
     def deactivate(self) -> None:
         self._module = None

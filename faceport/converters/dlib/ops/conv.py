@@ -33,7 +33,31 @@ def _window(node: Node) -> tuple[int, int, int, int]:
     return sy, sx, py, px
 
 
-class DlibConv(nn.Module):
+def _bias(node: Node, ctx: LowerContext, count: int, flag: str = "use_bias") -> torch.Tensor | None:
+    """The (count,) ``bias`` param when attr ``flag`` (default true) is set and it is stored."""
+    if bool_attr(node, flag, True) and ctx.has_param(node, "bias"):
+        return vector_param(node, ctx, "bias", count)
+    return None
+
+
+class _WindowedConv(nn.Module):
+    """Weight, optional bias, stride and padding shared by ``con`` and ``cont``."""
+
+    def __init__(
+        self,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+    ) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(weight)
+        self.bias = None if bias is None else nn.Parameter(bias)
+        self.stride = stride
+        self.padding = padding
+
+
+class DlibConv(_WindowedConv):
     """Cross-correlation plus per-filter bias, then ReLU when dlib fused one in."""
 
     def __init__(
@@ -44,11 +68,7 @@ class DlibConv(nn.Module):
         padding: tuple[int, int],
         relu: bool,
     ) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(weight)
-        self.bias = None if bias is None else nn.Parameter(bias)
-        self.stride = stride
-        self.padding = padding
+        super().__init__(weight, bias, stride, padding)
         self.relu = relu
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -68,28 +88,14 @@ def dlib_con(node: Node, ctx: LowerContext) -> nn.Module:
     nr = int_attr(node, "nr", 0, minimum=0) or None  # 0: whole input, size from the weight
     nc = int_attr(node, "nc", 0, minimum=0) or None
     weight = param(node, ctx, "weight", (num_filters, None, nr, nc))
-    use_bias = bool_attr(node, "use_bias", True) and ctx.has_param(node, "bias")
-    bias = vector_param(node, ctx, "bias", num_filters) if use_bias else None
+    bias = _bias(node, ctx, num_filters)
     sy, sx, py, px = _window(node)
-    relu = use_bias and bool_attr(node, "use_relu", False)
+    relu = bias is not None and bool_attr(node, "use_relu", False)
     return DlibConv(weight, bias, (sy, sx), (py, px), relu)
 
 
-class DlibConvTranspose(nn.Module):
+class DlibConvTranspose(_WindowedConv):
     """Transposed convolution (dlib computes it as conv's gradient w.r.t. its input)."""
-
-    def __init__(
-        self,
-        weight: torch.Tensor,
-        bias: torch.Tensor | None,
-        stride: tuple[int, int],
-        padding: tuple[int, int],
-    ) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(weight)
-        self.bias = None if bias is None else nn.Parameter(bias)
-        self.stride = stride
-        self.padding = padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding)
@@ -103,8 +109,7 @@ def dlib_cont(node: Node, ctx: LowerContext) -> nn.Module:
     nr = int_attr(node, "nr", minimum=1)
     nc = int_attr(node, "nc", minimum=1)
     weight = param(node, ctx, "weight", (None, num_filters, nr, nc))
-    use_bias = bool_attr(node, "use_bias", True) and ctx.has_param(node, "bias")
-    bias = vector_param(node, ctx, "bias", num_filters) if use_bias else None
+    bias = _bias(node, ctx, num_filters)
     sy, sx, py, px = _window(node)
     return DlibConvTranspose(weight, bias, (sy, sx), (py, px))
 
@@ -128,9 +133,7 @@ def dlib_fc(node: Node, ctx: LowerContext) -> nn.Module:
     here), num_inputs = k*nr*nc of the input; output is a (N, num_outputs, 1, 1) tensor."""
     num_outputs = int_attr(node, "num_outputs", minimum=1)
     weight = param(node, ctx, "weight", (None, num_outputs))
-    has_bias = node.op == "fc" and bool_attr(node, "use_bias", True)
-    has_bias = has_bias and ctx.has_param(node, "bias")
-    bias = vector_param(node, ctx, "bias", num_outputs) if has_bias else None
+    bias = _bias(node, ctx, num_outputs) if node.op == "fc" else None
     return DlibFullyConnected(weight.t().contiguous(), bias)
 
 
@@ -152,6 +155,5 @@ def dlib_linear(node: Node, ctx: LowerContext) -> nn.Module:
     num_outputs), bias iff attr bias='true' (dlib 20's transformer linear layer)."""
     num_outputs = int_attr(node, "num_outputs", minimum=1)
     weight = param(node, ctx, "weight", (None, num_outputs))
-    has_bias = bool_attr(node, "bias", True) and ctx.has_param(node, "bias")
-    bias = vector_param(node, ctx, "bias", num_outputs) if has_bias else None
+    bias = _bias(node, ctx, num_outputs, flag="bias")
     return DlibLinear(weight.t().contiguous(), bias)

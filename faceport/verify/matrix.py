@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime
 import logging
 import platform
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +29,8 @@ from faceport.errors import FaceportError
 from faceport.ir import Graph
 from faceport.verify import hooks
 from faceport.verify.backends import expand, make_runner
-from faceport.verify.compare import compare_detections, compare_outputs
-from faceport.verify.layer_taps import run_localisation
+from faceport.verify.matrix_cases import detections_case, localise, run_case
 from faceport.verify.runners.base import Runner
-from faceport.verify.tolerance import tolerance_for
 
 log = logging.getLogger(__name__)
 SCHEMA = "faceport.verify/2"
@@ -118,10 +115,10 @@ def run_matrix(
         runner.__enter__()
     try:
         for label, image in images:
-            case = _run_case(fam, graph, label, image, active)
+            case = run_case(fam, graph, label, image, active)
             if detector is not None and "skipped" not in case:
                 try:
-                    case["detections"] = _detections(
+                    case["detections"] = detections_case(
                         detector, ref_detector, label, image, options, pictures
                     )
                 except FaceportError as exc:
@@ -145,7 +142,7 @@ def run_matrix(
         "model": _model_meta(graph) | {"family": fam.name},
         "backends": {"ran": list(runners), "skipped": skipped},
         "cases": cases,
-        "localisation": _localise(fam, graph, source, images, cases, options),
+        "localisation": localise(fam, graph, source, images, cases, options),
     }
     report["summary"] = summarise(report)
     return VerifyResult(report, pictures)
@@ -160,122 +157,6 @@ def _model_meta(graph: Graph) -> dict[str, Any]:
         if key in graph.meta:
             meta[key] = graph.meta[key]
     return meta
-
-
-def _run_case(
-    fam: Family, graph: Graph, label: str, image: np.ndarray, runners: list[Runner]
-) -> dict[str, Any]:
-    case: dict[str, Any] = {
-        "image": label,
-        "size": [int(image.shape[0]), int(image.shape[1])],
-        "comparisons": [],
-    }
-    try:
-        feed = dict(hooks.preprocess(fam, graph, image))
-    except FaceportError as exc:
-        case["skipped"] = f"the model cannot take this image: {exc}"
-        return case
-    feed["@image"] = image
-    outputs: dict[str, dict[str, np.ndarray]] = {}
-    seconds: dict[str, float] = {}
-    errors: dict[str, str] = {}
-    for runner in runners:
-        start = time.perf_counter()
-        try:
-            outputs[runner.name] = runner.infer(feed)
-        except FaceportError as exc:
-            errors[runner.name] = str(exc)
-        seconds[runner.name] = round(time.perf_counter() - start, 4)
-    ran = [r for r in runners if r.name in outputs]
-    baseline = ran[0].name if ran else None
-    case.update(baseline=baseline, seconds=seconds, errors=errors)
-    for runner in ran[1:]:
-        assert baseline is not None
-        tol = tolerance_for(runner.dtype, runner.device)
-        ref, out = outputs[baseline], outputs[runner.name]
-        result = compare_outputs(baseline, ref, runner.name, out, tol)
-        case["comparisons"].append(
-            {
-                "reference": result.reference,
-                "candidate": result.candidate,
-                "passed": bool(result),
-                "missing": list(result.missing),
-                "outputs": [o.to_json() for o in result.outputs],
-                "histograms": {n: _histogram(ref[n], out[n]) for n in out if n in ref},
-                "text": str(result),
-            }
-        )
-    return case
-
-
-def _detections(
-    detector: Detector,
-    ref_detector: Detector | None,
-    label: str,
-    image: np.ndarray,
-    options: VerifyOptions,
-    pictures: dict[str, np.ndarray],
-) -> dict[str, Any]:
-    from faceport.detect.draw import draw_detections
-
-    dets = detector(image, **options.detector_options)
-    result: dict[str, Any] = {"faceport": dets.to_json()}
-    if ref_detector is None:
-        pictures[label] = draw_detections(image, dets)
-        return result
-    ref_dets = ref_detector(image, **options.detector_options)
-    cmp = compare_detections(
-        ref_dets.boxes,
-        ref_dets.scores,
-        dets.boxes,
-        dets.scores,
-        ref_landmarks=ref_dets.landmarks,
-        out_landmarks=dets.landmarks,
-        min_iou=options.min_iou,
-        max_dscore=options.max_dscore,
-    )
-    result.update(reference=ref_dets.to_json(), compare=cmp.to_json(), text=str(cmp))
-    pictures[label] = draw_detections(image, dets, reference=ref_dets)
-    return result
-
-
-def _histogram(ref: np.ndarray, out: np.ndarray) -> dict[str, list[float]]:
-    """Counts of log10 |error| in bins from 1e-12 to 1e2 (exact zeros in the first bin)."""
-    if np.shape(ref) != np.shape(out):
-        return {"edges": [], "counts": []}
-    diff = np.abs(np.asarray(out, np.float64) - np.asarray(ref, np.float64)).ravel()
-    logs = np.log10(np.maximum(diff, 1e-12))
-    edges = np.arange(-12.0, 2.5, 1.0)
-    counts, _ = np.histogram(np.clip(logs, -12, 2), bins=edges)
-    return {"edges": edges.tolist(), "counts": counts.tolist()}
-
-
-def _localise(
-    fam: Family,
-    graph: Graph,
-    source: Path | None,
-    images: Sequence[tuple[str, np.ndarray]],
-    cases: list[dict[str, Any]],
-    options: VerifyOptions,
-) -> list[dict[str, Any]]:
-    """Localisation entries on the chosen image (the first one the model can take)."""
-    if not options.localise or not images:
-        return []
-    usable = [i for i, c in enumerate(cases) if "skipped" not in c]
-    if not usable:
-        return [
-            {"against": a, "skipped": "no image the model can take"}
-            for a in options.localise_against
-        ]
-    index = options.localise_image if options.localise_image in usable else usable[0]
-    label, image = images[index]
-    feed = dict(hooks.preprocess(fam, graph, image))
-    feed["@image"] = image
-    entries = []
-    for against in options.localise_against:
-        entry = run_localisation(fam, graph, source, feed, against)
-        entries.append({"image": label, **entry})
-    return entries
 
 
 def summarise(report: dict[str, Any]) -> dict[str, Any]:

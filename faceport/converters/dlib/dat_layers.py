@@ -92,16 +92,25 @@ def dlib_con_dat(r: BinaryReader, version: str) -> Parsed:
     return ("cont" if transposed else "con"), attrs, _split(r, "params", flat, parts)
 
 
-def dlib_fc_dat(r: BinaryReader, version: str) -> Parsed:
-    """fc_ (fc_2, fc_3): num_outputs, num_inputs, params (num_inputs[+1] x num_outputs),
-    weights/biases aliases, bias_mode (0 FC_HAS_BIAS, 1 FC_NO_BIAS), multipliers, use_bias."""
+def _matrix_head(r: BinaryReader, layer: str) -> tuple[int, int, np.ndarray | None, int]:
+    """The fields ``fc_`` and ``linear_`` share: num_outputs, num_inputs (unsigned long),
+    params, weights/biases aliases, bias_mode (int: 0 has bias, 1 no bias)."""
     num_outputs, num_inputs = r.read_uint("num_outputs"), r.read_uint("num_inputs")
     _, flat = r.read_tensor("params")
     r.read_alias_tensor("weights")
     r.read_alias_tensor("biases")
     bias_mode = r.read_int("bias_mode", 4)
     if bias_mode not in (0, 1):
-        raise r.error("unknown fc bias_mode", field="bias_mode", expected=[0, 1], found=bias_mode)
+        raise r.error(
+            f"unknown {layer} bias_mode", field="bias_mode", expected=[0, 1], found=bias_mode
+        )
+    return num_outputs, num_inputs, flat, bias_mode
+
+
+def dlib_fc_dat(r: BinaryReader, version: str) -> Parsed:
+    """fc_ (fc_2, fc_3): num_outputs, num_inputs, params (num_inputs[+1] x num_outputs),
+    weights/biases aliases, bias_mode (0 FC_HAS_BIAS, 1 FC_NO_BIAS), multipliers, use_bias."""
+    num_outputs, num_inputs, flat, bias_mode = _matrix_head(r, "fc")
     attrs: dict[str, Any] = {"num_outputs": num_outputs}
     _mults(r, attrs)
     use_bias = r.read_bool("use_bias") if version == "fc_3" else True

@@ -9,7 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from faceport.converters.dlib.binary import BinaryReader
-from faceport.converters.dlib.dat_layers import LayerFn, Parsed, _fields, _mults, _size, _split
+from faceport.converters.dlib.dat_layers import (
+    LayerFn,
+    Parsed,
+    _fields,
+    _matrix_head,
+    _mults,
+    _size,
+    _split,
+)
 
 
 def dlib_rms_norm_dat(r: BinaryReader, version: str) -> Parsed:
@@ -26,13 +34,7 @@ def dlib_linear_dat(r: BinaryReader, version: str) -> Parsed:
     """linear_: num_outputs, num_inputs (unsigned long), params ((num_inputs [+1]) x
     num_outputs: weights then the bias row), weights/biases aliases, bias_mode (int:
     0 LINEAR_HAS_BIAS, 1 LINEAR_NO_BIAS), learning_rate_multiplier (double)."""
-    num_outputs, num_inputs = r.read_uint("num_outputs"), r.read_uint("num_inputs")
-    _, flat = r.read_tensor("params")
-    r.read_alias_tensor("weights")
-    r.read_alias_tensor("biases")
-    mode = r.read_int("bias_mode", 4)
-    if mode not in (0, 1):
-        raise r.error("unknown linear bias_mode", field="bias_mode", expected=[0, 1], found=mode)
+    num_outputs, num_inputs, flat, mode = _matrix_head(r, "linear")
     attrs: dict[str, Any] = {"num_outputs": num_outputs, "bias": mode == 0}
     attrs["learning_rate_mult"] = r.read_float("learning_rate_multiplier")
     parts: list[tuple[str, tuple[int, ...]]] = [("weight", (num_inputs, num_outputs))]

@@ -24,7 +24,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,32 +31,20 @@ from typing import Any
 
 import numpy as np
 
-from faceport.converters.s3fd.safe_unpickle import (
-    STORAGE_DTYPES,
-    Global,
-    TensorRef,
-    unpickle,
+from faceport.converters.s3fd.pth_storage import (
+    StorageRef,
+    itemsize,
+    materialize,
+    storage_ref,
+    to_array,
 )
+from faceport.converters.s3fd.safe_unpickle import unpickle
 from faceport.errors import FaceportError, FormatError
 
 log = logging.getLogger(__name__)
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
-MAX_DEPTH = 32
-MAX_COPY_FACTOR = 4
-_KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
-
-
-@dataclass(frozen=True)
-class StorageRef:
-    """One storage a tensor views: its dtype code, key, element count, optional view."""
-
-    dtype: str
-    key: str
-    numel: int
-    view_offset: int = 0
-    view_numel: int | None = None
 
 
 @dataclass(frozen=True)
@@ -126,7 +113,7 @@ def _read_zip(data: bytes, file: str) -> Checkpoint:
             raise FormatError("unexpected persistent id", file=f"{file}:{pkl_name}",
                               offset=offset, expected="('storage', type, key, location, numel)",
                               found=pid)
-        return _storage_ref(pid[1], pid[2], pid[4], None, refs, f"{file}:{pkl_name}", offset)
+        return storage_ref(pid[1], pid[2], pid[4], None, refs, f"{file}:{pkl_name}", offset)
 
     obj, end = unpickle(pickle_bytes, persistent_load=persistent_load, file=f"{file}:{pkl_name}")
     if end != len(pickle_bytes):
@@ -139,13 +126,13 @@ def _read_zip(data: bytes, file: str) -> Checkpoint:
         if info is None:
             raise FormatError(f"storage {key!r} is referenced but has no zip entry", file=file,
                               field=entry)
-        nbytes = ref.numel * _itemsize(ref.dtype)
+        nbytes = ref.numel * itemsize(ref.dtype)
         if info.file_size != nbytes:
             raise FormatError(f"storage {key!r} size disagrees with its zip entry", file=file,
                               field=entry, expected=f"{nbytes} bytes ({ref.numel} x {ref.dtype})",
                               found=f"{info.file_size} bytes")
-        arrays[key] = _to_array(_zip_read(archive, info, file), ref.dtype, byteorder)
-    return Checkpoint(_materialize(obj, arrays, file), "zip", file)
+        arrays[key] = to_array(_zip_read(archive, info, file), ref.dtype, byteorder)
+    return Checkpoint(materialize(obj, arrays, file), "zip", file)
 
 
 def _check_entries(
@@ -204,7 +191,7 @@ def _read_legacy(data: bytes, file: str) -> Checkpoint:
         if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"):
             raise FormatError("unexpected persistent id", file=file, offset=offset,
                               expected="('storage', type, key, location, numel, view)", found=pid)
-        return _storage_ref(pid[1], pid[2], pid[4], pid[5], refs, file, offset)
+        return storage_ref(pid[1], pid[2], pid[4], pid[5], refs, file, offset)
 
     obj, pos = unpickle(data, pos, persistent_load=persistent_load, file=file)
     keys_offset = pos
@@ -225,115 +212,12 @@ def _read_legacy(data: bytes, file: str) -> Checkpoint:
         if numel != ref.numel:
             raise FormatError(f"storage {key!r} length disagrees with the pickle", file=file,
                               offset=pos, expected=ref.numel, found=numel)
-        nbytes = numel * _itemsize(ref.dtype)
+        nbytes = numel * itemsize(ref.dtype)
         if nbytes > len(data) - pos - 8:
             raise FormatError(f"storage {key!r} truncated", file=file, offset=pos,
                               expected=f"{nbytes} bytes", found=f"{len(data) - pos - 8} left")
-        arrays[key] = _to_array(data[pos + 8 : pos + 8 + nbytes], ref.dtype, byteorder)
+        arrays[key] = to_array(data[pos + 8 : pos + 8 + nbytes], ref.dtype, byteorder)
         pos += 8 + nbytes
     if pos != len(data):
         raise FormatError("trailing bytes after the last storage", file=file, offset=pos)
-    return Checkpoint(_materialize(obj, arrays, file), "legacy", file)
-
-
-# -- shared --------------------------------------------------------------------------------
-def _storage_ref(
-    kind: Any, key: Any, numel: Any, view: Any, refs: dict[str, StorageRef], file: str, offset: int
-) -> StorageRef:
-    if not (isinstance(kind, Global) and kind.module == "torch" and kind.name in STORAGE_DTYPES):
-        raise FormatError("storage of unknown type", file=file, offset=offset, found=kind)
-    if not isinstance(key, str) or not _KEY.match(key):
-        raise FormatError("bad storage key", file=file, offset=offset, found=key)
-    if not isinstance(numel, int) or isinstance(numel, bool) or not 0 <= numel < 2**48:
-        raise FormatError("bad storage numel", file=file, offset=offset, found=numel)
-    dtype = STORAGE_DTYPES[kind.name]
-    known = refs.setdefault(key, StorageRef(dtype, key, numel))
-    if known.dtype != dtype or known.numel != numel:
-        raise FormatError(f"storage {key!r} declared twice differently", file=file, offset=offset)
-    if view is None:
-        return known
-    ok = isinstance(view, tuple) and len(view) == 3 and isinstance(view[1], int) and isinstance(
-        view[2], int)
-    if not ok or view[1] < 0 or view[2] < 0 or view[1] + view[2] > numel:
-        raise FormatError("bad storage view", file=file, offset=offset,
-                          expected=f"(key, offset, size) within {numel}", found=view)
-    return StorageRef(dtype, key, numel, view[1], view[2])
-
-
-def _itemsize(dtype: str) -> int:
-    return 2 if dtype == "bf16" else np.dtype(dtype).itemsize
-
-
-def _to_array(raw: bytes, dtype: str, byteorder: str) -> np.ndarray:
-    order = "<" if byteorder == "little" else ">"
-    if dtype == "bf16":
-        bits = np.frombuffer(raw, dtype=f"{order}u2").astype(np.uint32) << 16
-        return bits.view(np.float32)
-    if dtype == "b1":
-        return np.frombuffer(raw, dtype=np.uint8).astype(bool)
-    return np.frombuffer(raw, dtype=f"{order}{dtype}").astype(np.dtype(dtype).newbyteorder("="))
-
-
-class _Materializer:
-    """Replace every :class:`TensorRef` by an array, once per object (shared stays shared).
-
-    Work is linear in the number of distinct objects, nesting is bounded, and the bytes of
-    all tensors made are capped at :data:`MAX_COPY_FACTOR` times the storages read, so a
-    small pickle cannot ask for terabytes by viewing one storage many times.
-    """
-
-    def __init__(self, arrays: dict[str, np.ndarray], file: str) -> None:
-        self.arrays = arrays
-        self.file = file
-        self.done: dict[int, Any] = {}
-        self.budget = MAX_COPY_FACTOR * sum(a.nbytes for a in arrays.values()) + (1 << 20)
-
-    def __call__(self, obj: Any, depth: int = 0) -> Any:
-        if depth > MAX_DEPTH:
-            raise FormatError("checkpoint nested too deeply", file=self.file,
-                              expected=f"<= {MAX_DEPTH} levels")
-        if not isinstance(obj, (TensorRef, dict, list, tuple)):
-            return obj
-        key = id(obj)
-        if key in self.done:
-            return self.done[key]
-        result: Any
-        if isinstance(obj, TensorRef):
-            result = self.tensor(obj)
-        elif isinstance(obj, dict):
-            result = {k: self(v, depth + 1) for k, v in obj.items()}
-        elif isinstance(obj, list):
-            result = [self(v, depth + 1) for v in obj]
-        else:
-            result = tuple(self(v, depth + 1) for v in obj)
-        self.done[key] = result
-        return result
-
-    def tensor(self, ref: TensorRef) -> np.ndarray:
-        storage = ref.storage
-        if not isinstance(storage, StorageRef):
-            raise FormatError("tensor built from something that is not a storage", file=self.file)
-        flat = self.arrays[storage.key]
-        if storage.view_numel is not None:
-            flat = flat[storage.view_offset : storage.view_offset + storage.view_numel]
-        count = int(np.prod(ref.size, dtype=np.int64)) if ref.size else 1
-        if count == 0:
-            return np.zeros(ref.size, dtype=flat.dtype)
-        last = ref.offset + sum((n - 1) * s for n, s in zip(ref.size, ref.stride))
-        if last >= flat.size or count > flat.size:
-            raise FormatError("tensor view exceeds its storage", file=self.file,
-                              field=storage.key, expected=f"< {flat.size} elements",
-                              found=f"offset {ref.offset}, size {ref.size}, stride {ref.stride}")
-        self.budget -= count * flat.itemsize
-        if self.budget < 0:
-            raise FormatError("tensors repeat their storages far more than a checkpoint does",
-                              file=self.file, expected=f"<= {MAX_COPY_FACTOR}x the storage bytes")
-        view = np.lib.stride_tricks.as_strided(
-            flat[ref.offset :], shape=ref.size, strides=[s * flat.itemsize for s in ref.stride],
-            writeable=False,
-        )
-        return np.array(view, copy=True)
-
-
-def _materialize(obj: Any, arrays: dict[str, np.ndarray], file: str) -> Any:
-    return _Materializer(arrays, file)(obj)
+    return Checkpoint(materialize(obj, arrays, file), "legacy", file)

@@ -27,17 +27,24 @@ def _layout(node: Node, ndim: int) -> None:
         )
 
 
+def _kernel(node: Node, op: str) -> list[int]:
+    """``kernel`` (1 to 3 spatial dims, each >= 1), with ``layout`` checked against its rank."""
+    kernel = A.get_ints(node, "kernel", minimum=1)
+    nd = len(kernel)
+    if nd not in (1, 2, 3):
+        raise FormatError(f"{op} {node.name!r}: {nd}-d kernels are not supported",
+                          file=node.source.file, field=f"{node.source.key}.attrs.kernel")
+    _layout(node, nd)
+    return kernel
+
+
 @register("mxnet", "Convolution")
 def mxnet_convolution(node: Node, ctx: LowerContext) -> nn.Module:
     """out = cross-correlation over ``kernel`` with symmetric zero ``pad``, ``stride``, ``dilate``,
     ``num_group`` groups (depthwise when num_group == C); size floor((H + 2p - d(k-1) - 1)/s) + 1.
     """
-    kernel = A.get_ints(node, "kernel", minimum=1)
+    kernel = _kernel(node, "Convolution")
     nd = len(kernel)
-    if nd not in (1, 2, 3):
-        raise FormatError(f"Convolution {node.name!r}: {nd}-d kernels are not supported",
-                          file=node.source.file, field=f"{node.source.key}.attrs.kernel")
-    _layout(node, nd)
     weight = ctx.param(node, "weight")
     group = A.get_int(node, "num_group", 1, minimum=1)
     conv_cls: Any = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[nd - 1]
@@ -101,12 +108,8 @@ def mxnet_deconvolution(node: Node, ctx: LowerContext) -> nn.Module:
     """out size (H-1)s - 2p + d(k-1) + 1 + adj; with ``target_shape`` t: pad = ceil((that-t)/2),
     adj = (that - t) % 2 (MXNet InferPad); weight (C, F/g, k...), no_bias defaults to True.
     """
-    kernel = A.get_ints(node, "kernel", minimum=1)
+    kernel = _kernel(node, "Deconvolution")
     nd = len(kernel)
-    if nd not in (1, 2, 3):
-        raise FormatError(f"Deconvolution {node.name!r}: {nd}-d kernels are not supported",
-                          file=node.source.file, field=f"{node.source.key}.attrs.kernel")
-    _layout(node, nd)
     target = A.get_ints(node, "target_shape", [], minimum=0)
     if target and len(target) != nd:
         raise FormatError(f"Deconvolution {node.name!r}: target_shape rank differs from kernel",

@@ -32,7 +32,7 @@ demo: $(STAMP)
 	$(BIN)/python -m faceport.demo
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run $(ARGS)
 
 test-prereqs:
 

@@ -63,9 +63,12 @@ class Context:
 
     def row(
         self, case: str, setting: str, form: str, timing: Timing | None, *,
-        flops: float | None = None, original: Timing | None = None, **extra: Any,
+        flops: float | None = None, original: Timing | None = None,
+        peak_flops: float | None = None, **extra: Any,
     ) -> Row:
-        """Record a timed row; ``original`` gives the side-by-side speed-up."""
+        """Record a timed row; ``original`` gives the side-by-side speed-up; ``peak_flops``
+        (default: the run's start-up GEMM peak) sets the floor."""
+        peak = peak_flops or self.peak_flops
         median = None if timing is None else timing.median * 1e3
         row = Row(
             case, setting, form, median,
@@ -73,13 +76,27 @@ class Context:
             None if timing is None else timing.p90 * 1e3,
             0 if timing is None else timing.runs,
             None if flops is None else flops / 1e9,
-            None if flops is None else flops / self.peak_flops * 1e3,
+            None if flops is None else flops / peak * 1e3,
             None if flops is None else flops / H100_PEAK["fp32"] * 1e3,
             None if (timing is None or original is None) else original.median / timing.median,
             **extra,
         )
         self.rows.append(row)
         return row
+
+    def timed_with_floor(
+        self, label: str, fns: dict[str, Any], **options: Any
+    ) -> tuple[dict[str, Timing], float]:
+        """``measure_interleaved(fns)`` with a GEMM probe in the same rounds; returns the
+        timings and the GEMM FLOP/s seen alongside (the floor for these rows: the shared
+        machine's speed drifts by up to 2x within minutes, so a start-up peak misleads)."""
+        from benchmarks.timing import gemm_probe, measure_interleaved
+
+        probe, probe_flops = gemm_probe()
+        timings = measure_interleaved({**fns, "_gemm": probe}, **options)
+        peak = probe_flops / timings.pop("_gemm").median
+        self.notes.append(f"{label}: GEMM timed in the same rounds ran at {peak / 1e9:.1f} GFLOP/s")
+        return timings, peak
 
     def skip(self, case: str, setting: str, form: str, reason: str) -> None:
         self.rows.append(Row(case, setting, form, None, note=f"skipped: {reason}"))

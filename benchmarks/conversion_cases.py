@@ -43,6 +43,7 @@ def model_files(ctx: Context) -> list[Path]:
     if resnet_xml is not None:
         files.append(resnet_xml)
     files += sorted((REPO / "build" / "mxnet_fixtures" / "r50").glob("*-symbol.json"))
+    files += sorted((REPO / "build" / "bench" / "r50_full").glob("*-symbol.json"))  # 109 MB
     s3fd = sorted((REPO / "build" / "s3fd_fixtures").glob("*.pth"))
     files += s3fd[:1] if ctx.quick else s3fd[:2]  # legacy and zip layouts
     return [f for f in files if f.is_file()]

@@ -101,25 +101,28 @@ def _mmod_setting(
     run_dlib = partial(reference, image, up)
     if w * h * 4**up > BIG_PIXELS:  # dlib alone, once (a cold call: slightly pessimistic)
         original = measure(run_dlib, warmup=0, min_runs=1, budget_s=0)
-        timings = measure_interleaved(fns, min_runs=3, budget_s=10 if ctx.quick else 20)
+        timings, peak = ctx.timed_with_floor(f"mmod {setting}", fns, min_runs=3,
+                                             budget_s=10 if ctx.quick else 20)
     else:
         fns["dlib"] = run_dlib
-        timings = measure_interleaved(fns, min_runs=3, budget_s=15 if ctx.quick else 30)
+        timings, peak = ctx.timed_with_floor(f"mmod {setting}", fns, min_runs=3,
+                                             budget_s=15 if ctx.quick else 30)
         original = timings.pop("dlib")
     util = cpu_utilisation(run_dlib) if first else None
     note = f"CPU/wall {util:.2f}" if util is not None else ""
-    ctx.row("mmod", setting, "dlib-bin", original, flops=flops, note=note)
+    ctx.row("mmod", setting, "dlib-bin", original, flops=flops, note=note, peak_flops=peak)
     for name, det in dets.items():
         timing = timings[name]
         target, met = "", None
         if first and name == "onnxruntime":
             speedup = original.median / timing.median
-            x_floor = timing.median / (flops / ctx.peak_flops)
+            x_floor = timing.median / (flops / peak)
             target = f">= {MMOD_TARGET_SPEEDUP:.0f}x dlib, <= {MMOD_TARGET_X_FLOOR}x floor"
             met = speedup >= MMOD_TARGET_SPEEDUP and x_floor <= MMOD_TARGET_X_FLOOR
         form = built[name]
         ctx.row("mmod", setting, name, timing, flops=flops, original=original,
-                target=target, met=met, parity=box_parity(det(image, up).boxes, ref_boxes),
+                target=target, met=met, peak_flops=peak,
+                parity=box_parity(det(image, up).boxes, ref_boxes),
                 note=form.note if isinstance(form, F.Form) else "")
     if "onnxruntime" in dets:
         _mmod_stages(ctx, dets["onnxruntime"], image, up, setting)
@@ -145,7 +148,7 @@ def _mmod_stages(ctx: Context, det: Any, image: np.ndarray, up: int, setting: st
     budget = 1.0 if ctx.quick else 2.0
     stages = {
         "pyramid_up": (lambda: [pyramid_up(image) for _ in range(up)]) if up else None,
-        "to_tensor (tiled pyramid)": lambda: det.to_tensor(upped),
+        "to_tensor (tiled pyramid)": lambda: det.to_tensor(upped, reuse=True),
         "forward": lambda: det.forward(tensor),
         "tensor_to_dets": lambda: tensor_to_dets(output, det.options, det.maps, layout, 0.0),
         "nms": lambda: mmod_nms(raw.boxes, det.options.nms_iou_thresh,

@@ -16,7 +16,7 @@ import numpy as np
 
 from benchmarks import forms as F
 from benchmarks.context import GROUP_PHOTO, Context, load_rgb
-from benchmarks.timing import count_flops, measure, measure_interleaved
+from benchmarks.timing import count_flops, measure
 
 log = logging.getLogger(__name__)
 
@@ -50,21 +50,22 @@ def s3fd_cases(ctx: Context) -> None:
 
     fns: dict[str, Any] = {n: partial(f.run_all, tensor) for n, f in good.items()}
     fns["reference"] = run_reference
-    timings = measure_interleaved(fns, min_runs=2 if ctx.quick else 3,
-                                  budget_s=5 if ctx.quick else 25)
+    timings, peak = ctx.timed_with_floor("s3fd 640x480", fns, min_runs=2 if ctx.quick else 3,
+                                         budget_s=5 if ctx.quick else 25)
     original = timings.pop("reference")
     ref_out = run_reference()
     setting = "640x480"
-    ctx.row("s3fd", setting, "torch reference (eager)", original, flops=flops)
+    ctx.row("s3fd", setting, "torch reference (eager)", original, flops=flops, peak_flops=peak)
     for name, form in good.items():
         outs = form.run_all(tensor)
         err = max(F.max_abs_diff(a, b) for a, b in zip(outs, ref_out))
         target, met = "", None
         if name == "onnxruntime":
-            x_floor = timings[name].median / (flops / ctx.peak_flops)
+            x_floor = timings[name].median / (flops / peak)
             target, met = f"<= {S3FD_TARGET_X_FLOOR}x floor", x_floor <= S3FD_TARGET_X_FLOOR
         ctx.row("s3fd", setting, f"{name} (forward)", timings[name], flops=flops,
                 original=original, parity=f"max abs {err:.1e} vs reference (12 heads)",
+                peak_flops=peak,
                 note=form.note, target=target, met=met)
     if "onnxruntime" in good:
         form = good["onnxruntime"]
@@ -76,6 +77,7 @@ def s3fd_cases(ctx: Context) -> None:
         det = FormDetector(graph)
         e2e = measure(partial(det, image), warmup=1, min_runs=3, budget_s=5)
         ctx.row("s3fd", setting, "onnxruntime (end to end)", e2e, flops=flops, original=original,
+                peak_flops=peak,
                 note=f"{len(det(image).boxes)} faces; reference figure is forward only")
     for name, reason in built.items():
         if isinstance(reason, str):

@@ -66,6 +66,16 @@ def matmul_peak_flops(threads: int, size: int = 2048, seconds: float = 2.0) -> f
     return 2.0 * size**3 / timing.median
 
 
+def gemm_probe(size: int = 1536) -> tuple[Callable[[], Any], float]:
+    """A float32 ``size``^3 matmul (torch, its current thread count) and its FLOPs: timed in
+    the same round-robin as a case, it gives the floor under the same momentary load."""
+    import torch
+
+    a = torch.randn(size, size)
+    b = torch.randn(size, size)
+    return (lambda: a @ b), 2.0 * size**3
+
+
 def measure_interleaved(
     fns: dict[str, Callable[[], Any]],
     *,
@@ -91,10 +101,11 @@ def measure_interleaved(
             fn()
             times[name].append(time.perf_counter() - t0)
         rounds += 1
-    return {name: _summary(values) for name, values in times.items()}
+    return {name: summarise(values) for name, values in times.items()}
 
 
-def _summary(values: list[float]) -> Timing:
+def summarise(values: list[float]) -> Timing:
+    """Median and p10/p90 of ``values`` (seconds)."""
     values = sorted(values)
     q = statistics.quantiles(values, n=10) if len(values) >= 2 else [values[0]] * 9
     return Timing(statistics.median(values), q[0], q[-1], len(values))

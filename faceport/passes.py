@@ -13,6 +13,9 @@ per-channel affine map that directly follows a convolution into the convolution'
 * ``fold_mxnet_batchnorm``: MXNet ``Convolution`` -> ``BatchNorm`` (axis 1; ``fix_gamma``,
   default true, means gamma = 1; eps default 1e-3), same algebra.
 
+``faceport.passes_layout`` adds two layout passes for dlib (channel padding, depthwise
+single-filter convolutions) that run after the folds.
+
 A fold applies only when the convolution's output feeds nothing but the normalisation and is
 not a graph output. The rewritten convolution keeps its name and source; its outputs become
 the normalisation's, so downstream wiring (and MMOD's coordinate maps) is unchanged.
@@ -30,6 +33,7 @@ import numpy as np
 
 from faceport.errors import InternalError
 from faceport.ir import Graph, Node
+from faceport.passes_layout import depthwise_single_filter_con, pad_dlib_channels
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +200,7 @@ def _truthy(value: Any) -> bool:
 
 
 PASSES: dict[str, tuple[PassFn, ...]] = {
-    "dlib": (fold_dlib_norm, fuse_dlib_relu),
+    "dlib": (fold_dlib_norm, fuse_dlib_relu, pad_dlib_channels, depthwise_single_filter_con),
     "mxnet": (fold_mxnet_batchnorm,),
 }
 

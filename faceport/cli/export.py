@@ -3,6 +3,7 @@
   faceport export MODEL --format onnx [--opset N] [--dynamic] [--fp16] -o model.onnx
   faceport export MODEL --format onnx --with-postprocess [--fp16] -o detector.onnx
   faceport export MODEL --format torchscript -o model.pt
+  faceport export MODEL --optimize ...   (speed passes first: faceport.passes)
 
 ONNX files are checked (onnx.checker full_check), simplified (onnxsim, with its own numeric
 check), carry deployment metadata, and are written atomically and deterministically.
@@ -37,6 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="whole detector: image in, decoded and NMS-ed detections out (ONNX only)",
     )
+    parser.add_argument(
+        "--optimize",
+        action="store_true",
+        help="apply faceport.passes first (fold norms into convolutions, pad channels for "
+        "NCHWc kernels): faster, equal up to float summation order; recorded as faceport.passes",
+    )
     parser.add_argument("--mobile-check", action="store_true", help="ORT mobile usability")
     parser.add_argument("--ort", action="store_true", help="also write <output>.ort (ORT format)")
     parser.add_argument("--no-simplify", action="store_true", help="skip onnxsim")
@@ -51,6 +58,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     graph = load_model(args)
+    if args.optimize:
+        from dataclasses import replace
+
+        from faceport.passes import optimize
+
+        graph, applied = optimize(graph)
+        graph = replace(graph, meta={**graph.meta, "passes": applied})
+        print(f"passes applied: {', '.join(applied) or 'none'}")
     if args.format == "torchscript":
         from faceport.exporters.torchscript import export_torchscript
 

@@ -19,6 +19,7 @@ Boxes are dlib ``rectangle`` s: ``left, top, right, bottom`` with inclusive righ
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -77,6 +78,7 @@ class MMODDetector(Detector):
         self.options = options or MMODOptions.from_loss_meta(graph.meta.get("loss", {}))
         self.maps = output_to_input_maps(graph)
         self._module: Any = None
+        self._canvas = threading.local()  # per-thread tensor reused by __call__
 
     def module(self) -> Any:
         """The lowered ``torch.fx.GraphModule`` (built on first use)."""
@@ -94,12 +96,22 @@ class MMODDetector(Detector):
             out = self.module()(torch.from_numpy(tensor).to(self.device))
         return np.asarray(out[0].float().cpu().numpy())
 
-    def to_tensor(self, image: np.ndarray) -> tuple[np.ndarray, Any]:
-        """``input_rgb_image_pyramid::to_tensor`` (tensor (1, 3, H, W) and its layout)."""
-        return image_to_tensor(
+    def to_tensor(
+        self, image: np.ndarray, *, reuse: bool = False
+    ) -> tuple[np.ndarray, Any]:
+        """``input_rgb_image_pyramid::to_tensor`` (tensor (1, 3, H, W) and its layout).
+
+        ``reuse=True`` writes into this thread's tensor from the previous call when the
+        layout is the same (the detector's own calls use it; the result is then only valid
+        until the next such call)."""
+        held = getattr(self._canvas, "tensor", None) if reuse else None
+        tensor, layout = image_to_tensor(
             image, self.mean_rgb, padding=self.padding, outer_padding=self.outer_padding,
-            down=self.pyramid_down,
+            down=self.pyramid_down, canvas=held,
         )
+        if reuse:
+            self._canvas.tensor = tensor
+        return tensor, layout
 
     def __call__(  # type: ignore[override]
         self,
@@ -114,7 +126,7 @@ class MMODDetector(Detector):
             image = np.repeat(image[:, :, None], 3, axis=2)
         for _ in range(upsample_num_times):
             image = pyramid_up(image)
-        tensor, layout = self.to_tensor(image)
+        tensor, layout = self.to_tensor(image, reuse=True)
         if not layout.rects:
             return Detections.empty()
         output = self.forward(tensor)

@@ -12,13 +12,16 @@ import numpy as np
 
 
 def nms(
-    boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, *, pixel_offset: float = 0.0
+    boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, *, pixel_offset: float = 0.0,
+    suppress_equal: bool = False,
 ) -> np.ndarray:
     """Indices of the kept boxes, highest score first.
 
     ``boxes``: (N, 4) x1, y1, x2, y2; ``scores``: (N,). A box is suppressed when its IoU
     with an already kept, higher-scoring box is *greater than* ``iou_threshold``.
     Ties in score keep the earlier index (stable sort), as the references do.
+    ``suppress_equal``: an IoU *equal* to the threshold suppresses too (py-faster-rcnn's
+    Cython ``cpu_nms``, ``ovr >= thresh``, which insightface's RetinaFace uses).
     """
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
@@ -38,5 +41,5 @@ def nms(
         inter = w * h
         union = areas[i] + areas[rest] - inter
         iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-        order = rest[iou <= iou_threshold]
+        order = rest[iou < iou_threshold] if suppress_equal else rest[iou <= iou_threshold]
     return np.asarray(keep, dtype=np.int64)

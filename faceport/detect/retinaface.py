@@ -7,7 +7,7 @@ H, W: background probabilities first, face probabilities in channels A..2A), ``b
 landmark deltas are laid out (row, column, anchor), decoded against the anchors (see
 :mod:`faceport.detect.retinaface_anchors`), boxes clipped to the image, and kept when
 ``score >= threshold``. All levels (and scales) are then sorted by descending score and
-suppressed with greedy NMS in the inclusive-pixel convention (``cpu_nms``: IoU > nms removes).
+suppressed with greedy NMS in the inclusive-pixel convention (``cpu_nms``: IoU >= nms removes).
 
 Pre-processing (``net3``): the tensor's channel ``i`` is the image's RGB channel ``i`` (insightface
 reads BGR with cv2 and flips), ``(pixel / scale - mean) / std`` with mean 0, std 1, scale 1;
@@ -27,7 +27,7 @@ from faceport.detect.nms import nms as greedy_nms
 from faceport.detect.retinaface_anchors import (
     NET3,
     AnchorConfig,
-    anchors_plane,
+    anchors_at,
     base_anchors,
     clip_boxes,
     decode_boxes,
@@ -80,6 +80,17 @@ def _level_outputs(
     ]
 
 
+def _rows_at(maps: np.ndarray, keep: np.ndarray, anchors: int) -> np.ndarray:
+    """Rows ``keep`` of ``maps`` (N, A*K, H, W) laid out (n, row, col, anchor) x K, without
+    transposing the whole map."""
+    n, channels, height, width = maps.shape
+    per = channels // anchors
+    cell, anchor = np.divmod(keep, anchors)
+    image, pixel = np.divmod(cell, height * width)
+    flat = maps.reshape(n, anchors, per, height * width)
+    return flat[image[:, None], anchor[:, None], np.arange(per)[None, :], pixel[:, None]]
+
+
 def retinaface_proposals(
     outputs: Mapping[str, np.ndarray],
     im_shape: tuple[int, int],
@@ -104,18 +115,20 @@ def retinaface_proposals(
                 found=f"cls {cls.shape}, bbox {bbox.shape}",
             )
         fh, fw = bbox.shape[2], bbox.shape[3]
-        anchors = anchors_plane(fh, fw, cfg.stride, base_anchors(cfg))
+        # every decode step is elementwise per anchor: thresholding first and decoding only
+        # the kept anchors gives the same numbers as insightface's decode-all-then-keep
         scores = cls[:, a:, :, :].transpose(0, 2, 3, 1).reshape(-1)
-        deltas = bbox.transpose(0, 2, 3, 1).reshape(-1, bbox.shape[1] // a)
+        keep = np.flatnonzero(scores >= threshold)
+        anchors = anchors_at(keep % (fh * fw * a), fw, cfg.stride, base_anchors(cfg))
+        deltas = _rows_at(bbox, keep, a)
         boxes = clip_boxes(decode_boxes(anchors, deltas[:, :4]), height, width)
-        keep = np.where(scores >= threshold)[0]
-        boxes_all.append(boxes[keep] / im_scale)
+        boxes_all.append(boxes / im_scale)
         scores_all.append(scores[keep])
         if marks is not None:
             marks = np.asarray(marks, dtype=np.float32)
-            per = marks.shape[1] // a
-            md = marks.transpose(0, 2, 3, 1).reshape(-1, 5, per // 5)
-            points = decode_landmarks(anchors[keep], md[keep]) / np.float32(im_scale)
+            md = _rows_at(marks, keep, a)
+            md = md.reshape(len(keep), 5, md.shape[1] // 5)
+            points = decode_landmarks(anchors, md) / np.float32(im_scale)
             marks_all.append(points)
     landmarks = np.concatenate(marks_all) if marks_all else None
     return np.concatenate(boxes_all), np.concatenate(scores_all), landmarks
@@ -132,7 +145,8 @@ def merge_and_suppress(proposals: Sequence[Proposals], nms_threshold: float) -> 
     det = np.hstack((boxes[order], scores[order, None])).astype(np.float32)
     marks = np.concatenate([p[2] for p in proposals])[order] if with_marks else None
     if nms_threshold > 0:
-        keep = greedy_nms(det[:, :4], det[:, 4], nms_threshold, pixel_offset=1.0)
+        keep = greedy_nms(det[:, :4], det[:, 4], nms_threshold, pixel_offset=1.0,
+                          suppress_equal=True)
         det = det[keep]
         marks = None if marks is None else marks[keep]
     return Detections(
@@ -248,8 +262,17 @@ class RetinaFaceDetector(Detector):
         """uint8 RGB (H, W, 3) -> float32 (1, 3, H, W) network input."""
         if image.ndim != 3 or image.shape[2] != 3:
             raise FaceportError("expected an RGB image (H, W, 3)", found=tuple(image.shape))
-        chw = image.astype(np.float32).transpose(2, 0, 1)
-        return ((chw / self.pixel_scale - self.means) / self.stds)[None].astype(np.float32)
+        # one strided cast into the NCHW tensor, then only the steps that are not identities
+        # (each is the same float32 op as ``(x / scale - mean) / std``, so the same bits)
+        out = np.empty((1, 3, *image.shape[:2]), dtype=np.float32)
+        np.copyto(out[0], image.transpose(2, 0, 1), casting="unsafe")
+        if self.pixel_scale != 1.0:
+            out /= self.pixel_scale
+        if self.means.any():
+            out -= self.means
+        if (self.stds != 1).any():
+            out /= self.stds
+        return out
 
     def forward(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
         """Run the network on a (1, 3, H, W) input; outputs keyed by graph output name."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -59,8 +60,10 @@ def _make_anchors(ws: np.ndarray, hs: np.ndarray, x_ctr: float, y_ctr: float) ->
     return np.hstack((x_ctr - half_w, y_ctr - half_h, x_ctr + half_w, y_ctr + half_h))
 
 
+@lru_cache(maxsize=64)
 def base_anchors(cfg: AnchorConfig) -> np.ndarray:
-    """float32 (A, 4) anchors of one cell at the origin (py-faster-rcnn generate_anchors)."""
+    """float32 (A, 4) anchors of one cell at the origin (py-faster-rcnn generate_anchors);
+    cached per configuration, read-only."""
     reference = np.array([0.0, 0.0, cfg.base_size - 1.0, cfg.base_size - 1.0])
     w, h, x_ctr, y_ctr = _whctrs(reference)
     ratios = np.asarray(cfg.ratios, dtype=np.float64)
@@ -72,7 +75,9 @@ def base_anchors(cfg: AnchorConfig) -> np.ndarray:
     for anchor in per_ratio:
         aw, ah, ax, ay = _whctrs(anchor)
         rows.append(_make_anchors(aw * scales, ah * scales, ax, ay))
-    return np.vstack(rows).astype(np.float32)
+    anchors = np.vstack(rows).astype(np.float32)
+    anchors.setflags(write=False)
+    return anchors
 
 
 def anchors_plane(height: int, width: int, stride: int, base: np.ndarray) -> np.ndarray:
@@ -83,6 +88,17 @@ def anchors_plane(height: int, width: int, stride: int, base: np.ndarray) -> np.
     shifts = np.stack((sx, sy, sx, sy), axis=-1)  # (H, W, 4)
     plane = shifts[:, :, None, :] + base[None, None, :, :].astype(np.float32)
     return plane.reshape(-1, 4)
+
+
+def anchors_at(index: np.ndarray, width: int, stride: int, base: np.ndarray) -> np.ndarray:
+    """Rows ``index`` of ``anchors_plane(height, width, stride, base)`` (same float32 sums),
+    computed for those rows only."""
+    cell, anchor = np.divmod(np.asarray(index, dtype=np.int64), base.shape[0])
+    row, col = np.divmod(cell, width)
+    sx = col.astype(np.float32) * stride
+    sy = row.astype(np.float32) * stride
+    shifts = np.stack((sx, sy, sx, sy), axis=-1)
+    return shifts + base.astype(np.float32)[anchor]
 
 
 def _centres(anchors: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -47,7 +47,7 @@ class RetinaFaceWhole(nn.Module):
         self.strides = [int(c.stride) for c in configs]
         self.num_anchors = [int(c.num_anchors) for c in configs]
         for cfg in configs:
-            self.register_buffer(f"base_{cfg.stride}", torch.from_numpy(base_anchors(cfg)))
+            self.register_buffer(f"base_{cfg.stride}", torch.from_numpy(base_anchors(cfg).copy()))
         self.register_buffer("mean", torch.tensor(list(mean_rgb), dtype=torch.float32))
         self.register_buffer("std", torch.tensor(list(std_rgb), dtype=torch.float32))
         self.pixel_scale = float(pixel_scale)

@@ -103,7 +103,7 @@ def deploy_metadata(graph: Graph, output_names: list[str], **extra: Any) -> dict
     }
     if "std" in pre:
         data["faceport.std"] = pre["std"]
-    for key in ("input", "loss", "detector", "strides"):
+    for key in ("input", "loss", "detector", "strides", "passes"):
         if key in meta:
             data[f"faceport.{key}"] = meta[key]
     data.update({f"faceport.{k}": v for k, v in extra.items()})

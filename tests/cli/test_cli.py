@@ -113,3 +113,22 @@ def test_s3fd_convert_and_detect(tmp_path, capsys) -> None:  # type: ignore[no-u
     found = json.loads((tmp_path / "d.json").read_text())
     assert len(found["boxes"]) == len(found["scores"]) == 4  # seeded fixture weights
     assert (tmp_path / "a.png").is_file()
+
+
+def test_export_optimize_records_passes_and_keeps_outputs(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    ort = pytest.importorskip("onnxruntime")
+    mmod = shared_fixture("dlib/mmod_human_face_detector.dat")
+    plain, fast = tmp_path / "plain.onnx", tmp_path / "fast.onnx"
+    code, _, _ = _run(capsys, "export", str(mmod), "--no-simplify", "-o", str(plain))
+    assert code == 0
+    code, text, _ = _run(capsys, "export", str(mmod), "--no-simplify", "--optimize",
+                         "-o", str(fast))
+    assert code == 0 and "pad_dlib_channels" in text
+    x = np.random.default_rng(0).uniform(-0.5, 0.5, (1, 3, 120, 97)).astype(np.float32)
+    outs = []
+    for path in (plain, fast):
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        meta = session.get_modelmeta().custom_metadata_map
+        outs.append(session.run(None, {session.get_inputs()[0].name: x})[0])
+    assert json.loads(meta["faceport.passes"])[:2] == ["fold_dlib_norm", "fuse_dlib_relu"]
+    assert float(np.abs(outs[0] - outs[1]).max()) <= 1e-5 * max(float(np.abs(outs[0]).max()), 1)

@@ -116,3 +116,32 @@ def test_rejects_non_rgb_and_small_pyramid_factor() -> None:
                         down=6)
     with pytest.raises(FaceportError, match="pyramid_down<2>"):
         level_size(2, 10, 10)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_planned_pyramid_is_bit_identical_to_level_by_level(seed: int) -> None:
+    """The cached-plan fill (threaded on large levels) equals resize_plane_float chained."""
+    rng = np.random.default_rng(seed)
+    sizes = [(480, 640), (5, 5), (6, 211), (211, 6)] if seed == 0 else []
+    sizes += [tuple(int(v) for v in rng.integers(5, 400, 2)) for _ in range(4)]
+    mean = (122.782, 117.001, 104.298)
+    for rows, cols in sizes:
+        img = rng.integers(0, 256, (rows, cols, 3), dtype=np.uint8)
+        fast, layout = image_to_tensor(img, mean, padding=10, outer_padding=11, down=6)
+        slow, _ = image_to_tensor(img, mean, padding=10, outer_padding=11, down=6,
+                                  reference=True)
+        assert len(layout.rects) >= 1
+        np.testing.assert_array_equal(fast.view(np.uint32), slow.view(np.uint32))
+
+
+def test_reused_canvas_gives_fresh_results() -> None:
+    rng = np.random.default_rng(7)
+    mean = (122.782, 117.001, 104.298)
+    a, b = (rng.integers(0, 256, (90, 120, 3), dtype=np.uint8) for _ in range(2))
+    first, _ = image_to_tensor(a, mean, padding=10, outer_padding=11, down=6)
+    again, _ = image_to_tensor(b, mean, padding=10, outer_padding=11, down=6, canvas=first)
+    assert again is first  # written in place
+    fresh, _ = image_to_tensor(b, mean, padding=10, outer_padding=11, down=6)
+    np.testing.assert_array_equal(again, fresh)
+    other, _ = image_to_tensor(a[:50], mean, padding=10, outer_padding=11, down=6, canvas=first)
+    assert other is not first and other.shape != first.shape

@@ -181,3 +181,41 @@ def test_mnet25_detector_finds_the_annotated_faces(shared_dir: Path) -> None:
         found += int((best > 0.4).sum())
         total += len(truth)
     assert total == 25 and found == total, f"found {found} of {total} annotated faces"
+
+
+def _decode_all_then_keep(outputs: dict[str, np.ndarray], height: int, width: int,
+                          threshold: float) -> tuple[np.ndarray, ...]:
+    """insightface's order of work (anchors for every cell, decode all, then keep)."""
+    boxes, scores, marks = [], [], []
+    for cfg in NET3:
+        cls, bbox, lmk = (outputs[f"{k}_stride{cfg.stride}"]
+                          for k in ("cls_prob_reshape", "bbox_pred", "landmark_pred"))
+        a = cfg.num_anchors
+        anchors = anchors_plane(bbox.shape[2], bbox.shape[3], cfg.stride, base_anchors(cfg))
+        s = cls[:, a:].transpose(0, 2, 3, 1).reshape(-1)
+        d = bbox.transpose(0, 2, 3, 1).reshape(-1, 4)
+        m = lmk.transpose(0, 2, 3, 1).reshape(-1, 5, 2)
+        keep = np.where(s >= threshold)[0]
+        boxes.append(clip_boxes(decode_boxes(anchors, d), height, width)[keep])
+        scores.append(s[keep])
+        marks.append(decode_landmarks(anchors, m)[keep])
+    return np.concatenate(boxes), np.concatenate(scores), np.concatenate(marks)
+
+
+def test_threshold_first_decoding_equals_decode_all_then_keep() -> None:
+    rng = np.random.default_rng(3)
+    height, width = 100, 140
+    outputs = {}
+    for cfg in NET3:
+        fh, fw = -(-height // cfg.stride), -(-width // cfg.stride)
+        outputs[f"cls_prob_reshape_stride{cfg.stride}"] = rng.uniform(0, 1, (1, 4, fh, fw))
+        outputs[f"bbox_pred_stride{cfg.stride}"] = rng.normal(0, 0.3, (1, 8, fh, fw))
+        outputs[f"landmark_pred_stride{cfg.stride}"] = rng.normal(0, 1, (1, 20, fh, fw))
+    outputs = {k: v.astype(np.float32) for k, v in outputs.items()}
+    for threshold in (0.0, 0.5, 0.97, 1.1):
+        got = retinaface_proposals(outputs, (height, width), threshold)
+        want = _decode_all_then_keep(outputs, height, width, threshold)
+        assert got[2] is not None
+        for g, w in zip(got, want, strict=True):
+            assert g.dtype == w.dtype and g.shape == w.shape
+            np.testing.assert_array_equal(g, w)

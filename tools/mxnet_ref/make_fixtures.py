@@ -11,6 +11,7 @@ Writes, all seeded (the same bytes every run):
 * ``oneop/<op>_<draw>-*``: one checkpoint per (op, attribute draw) of ``oneop_cases.py``;
 * ``legacy/*``: a small network saved in the pre-1.0 JSON layouts (``param``/``attr`` node keys,
   ``backward_source_id``, no ``mxnet_version``), which MXNet 1.x upgrades on load;
+* with ``--r50-full DIR``: only the full-size R50 (insightface's widths), for benchmarks;
 * ``manifest.json``: every case with its files, op, attributes and output names, and
   ``source_hash`` (sha256 of this folder's ``*.py``) so callers can tell a stale cache.
 """
@@ -149,6 +150,27 @@ def make_r50(writer: Writer) -> None:
     writer.save("r50", "retinaface_r50", sym, args, aux, feeds, op=None)
 
 
+def make_r50_full(out: Path) -> Path:
+    """The full-size R50 RetinaFace (insightface's widths, ``r50_symbol.FULL``) with random
+    weights, symbol and params only (about 110 MB): the benchmark's R50. Returns the symbol."""
+    sym = r50_symbol.retinaface_r50(**r50_symbol.FULL)
+    rng = _rng("r50_full")
+    args, aux, _ = random_params(sym, {"data": (1, 3, 480, 640)}, rng)
+    for name in list(args):
+        if name.startswith("face_rpn_cls_score"):
+            args[name] = args[name] * 0.02
+    out.mkdir(parents=True, exist_ok=True)
+    prefix = out / "retinaface_r50full"
+    tmp_sym, tmp_params = Path(f"{prefix}-symbol.json.tmp"), Path(f"{prefix}-0000.params.tmp")
+    sym.save(str(tmp_sym))
+    saved = {f"arg:{k}": v for k, v in args.items()}
+    saved.update({f"aux:{k}": v for k, v in aux.items()})
+    mx.nd.save(str(tmp_params), saved)
+    os.replace(tmp_params, f"{prefix}-0000.params")
+    os.replace(tmp_sym, f"{prefix}-symbol.json")
+    return Path(f"{prefix}-symbol.json")
+
+
 def make_oneop(writer: Writer, only: set[str] | None) -> None:
     plan = [(op, op, draws) for op, (_, draws) in oneop_cases.GENERATORS.items()]
     plan += [(alias, canonical, 1) for alias, canonical in oneop_cases.ALIASES.items()]
@@ -221,7 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="build/mxnet_fixtures", type=Path)
     parser.add_argument("--ops", nargs="*", help="only these one-op cases (default: all)")
+    parser.add_argument("--r50-full", type=Path, metavar="DIR",
+                        help="only write the full-size random-weight R50 into DIR")
     args = parser.parse_args(argv)
+    if args.r50_full:
+        print(f"wrote {make_r50_full(args.r50_full)}")
+        return 0
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     writer = Writer(out)

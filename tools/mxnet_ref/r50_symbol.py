@@ -21,6 +21,9 @@ UNITS = (2, 2, 2, 2)
 WIDTHS = (32, 64, 96, 128)  # bottleneck output channels per stage
 STEM = 16
 FPN = 32  # channels of FPN / SSH features
+# insightface's real R50 widths (ResNet-50: 3/4/6/3 units, 256..2048 channels, 64-channel
+# stem, 256-channel FPN): the benchmark's full-size network
+FULL = {"units": (3, 4, 6, 3), "widths": (256, 512, 1024, 2048), "stem": 64, "fpn": 256}
 ANCHORS = 2  # per location (scales (32,16) / (8,4) / (2,1), ratio 1)
 BN_EPS = 2e-5
 
@@ -54,15 +57,16 @@ def _unit(data: Any, num_filter: int, stride: int, dim_match: bool, name: str) -
     return conv3 + shortcut, act1
 
 
-def _backbone(data: Any) -> dict[int, Any]:
+def _backbone(data: Any, units_per_stage: tuple[int, ...], widths: tuple[int, ...],
+              stem: int) -> dict[int, Any]:
     """Features at strides 8, 16, 32 (insightface taps stage3_unit1_relu1, stage4_unit1_relu1,
     relu1: the pre-activated inputs of the next stage)."""
     body = _bn(data, "bn_data", fix_gamma=True)
-    body = _relu(_bn(_conv(body, "conv0", STEM, 7, 2, 3), "bn0"), "relu0")
+    body = _relu(_bn(_conv(body, "conv0", stem, 7, 2, 3), "bn0"), "relu0")
     body = mx.sym.Pooling(data=body, name="pooling0", kernel=(3, 3), stride=(2, 2), pad=(1, 1),
                           pool_type="max")
     taps: dict[int, Any] = {}
-    for stage, (units, width) in enumerate(zip(UNITS, WIDTHS), start=1):
+    for stage, (units, width) in enumerate(zip(units_per_stage, widths), start=1):
         for unit in range(1, units + 1):
             stride = 1 if stage == 1 or unit > 1 else 2
             name = f"stage{stage}_unit{unit}"
@@ -78,13 +82,13 @@ def _conv_act(data: Any, name: str, num_filter: int, kernel: int) -> Any:
     return _relu(conv, f"{name}_relu")
 
 
-def _ssh(data: Any, name: str) -> Any:
+def _ssh(data: Any, name: str, fpn: int) -> Any:
     """SSH detection module: 3x3 (half), 5x5 and 7x7 receptive fields (quarter each)."""
-    conv3 = _conv(data, f"{name}_conv1", FPN // 2, 3, no_bias=False)
-    ctx = _conv_act(data, f"{name}_context_conv1", FPN // 4, 3)
-    conv5 = _conv(ctx, f"{name}_context_conv2", FPN // 4, 3, no_bias=False)
-    ctx7 = _conv_act(ctx, f"{name}_context_conv3_1", FPN // 4, 3)
-    conv7 = _conv(ctx7, f"{name}_context_conv3_2", FPN // 4, 3, no_bias=False)
+    conv3 = _conv(data, f"{name}_conv1", fpn // 2, 3, no_bias=False)
+    ctx = _conv_act(data, f"{name}_context_conv1", fpn // 4, 3)
+    conv5 = _conv(ctx, f"{name}_context_conv2", fpn // 4, 3, no_bias=False)
+    ctx7 = _conv_act(ctx, f"{name}_context_conv3_1", fpn // 4, 3)
+    conv7 = _conv(ctx7, f"{name}_context_conv3_2", fpn // 4, 3, no_bias=False)
     cat = mx.sym.Concat(conv3, conv5, conv7, dim=1, name=f"{name}_concat")
     return _relu(cat, f"{name}_concat_relu")
 
@@ -101,20 +105,22 @@ def _head(data: Any, stride: int) -> list[Any]:
     return [prob, bbox, landmark]
 
 
-def retinaface_r50() -> Any:
-    """The grouped symbol with 9 outputs (cls, bbox, landmark for strides 32, 16, 8)."""
+def retinaface_r50(units: tuple[int, ...] = UNITS, widths: tuple[int, ...] = WIDTHS,
+                   stem: int = STEM, fpn: int = FPN) -> Any:
+    """The grouped symbol with 9 outputs (cls, bbox, landmark for strides 32, 16, 8);
+    ``retinaface_r50(**FULL)`` is the full-size network."""
     data = mx.sym.Variable("data")
-    taps = _backbone(data)
-    lateral = {s: _conv_act(taps[s], f"ssh_c{s // 4}_lateral", FPN, 1) for s in (8, 16, 32)}
+    taps = _backbone(data, units, widths, stem)
+    lateral = {s: _conv_act(taps[s], f"ssh_c{s // 4}_lateral", fpn, 1) for s in (8, 16, 32)}
     c5 = lateral[32]
     up5 = mx.sym.UpSampling(c5, scale=2, sample_type="nearest", num_args=1, name="ssh_c5_up")
     up5 = mx.sym.Crop(up5, lateral[16], num_args=2, name="crop0")
-    c4 = _conv_act(lateral[16] + up5, "ssh_c4_aggr", FPN, 3)
+    c4 = _conv_act(lateral[16] + up5, "ssh_c4_aggr", fpn, 3)
     up4 = mx.sym.UpSampling(c4, scale=2, sample_type="nearest", num_args=1, name="ssh_c4_up")
     up4 = mx.sym.Crop(up4, lateral[8], num_args=2, name="crop1")
-    c3 = _conv_act(lateral[8] + up4, "ssh_c3_aggr", FPN, 3)
+    c3 = _conv_act(lateral[8] + up4, "ssh_c3_aggr", fpn, 3)
     features = {32: c5, 16: c4, 8: c3}
     outputs = []
     for stride, module in ((32, "ssh_m3_det"), (16, "ssh_m2_det"), (8, "ssh_m1_det")):
-        outputs += _head(_ssh(features[stride], module), stride)
+        outputs += _head(_ssh(features[stride], module, fpn), stride)
     return mx.sym.Group(outputs)

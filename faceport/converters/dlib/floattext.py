@@ -9,14 +9,18 @@ Each token is converted to the nearest float64 and then rounded to float32. A 9-
 decimal printed from a float32 lies far closer to that float32 than half its ulp, so the
 double rounding returns the original bits (the .dat equality test checks this).
 
-Speed: ``bytes.translate`` deleting digits, ``.+-eE`` and XML whitespace rejects any other
-character in one C pass (3-4x faster than a numpy class-table lookup on 89 MB of text);
-the conversion itself is numpy's C loop over ``str.split()``. Measured alternatives
-(per-character numpy tokenising, fixed-width byte matrices, ``np.loadtxt``) were 1.5-4x
-slower on face.xml; ``np.fromstring(sep=" ")`` is 1.3x faster but cannot report the bad
-token and silently splits tokens such as ``1-2``. Text that fails the fast
-path (``nan``/``inf``, garbage) is re-read token by token against a strict grammar so the
-first bad token can be named.
+Three paths, each exact (correctly rounded to float64, then cast), tried in order:
+
+1. **Arrow** (texts of 64 KiB and more, when ``pyarrow`` is installed: ``faceport[fast]``).
+   One ``bytes.translate`` pass maps XML whitespace to newlines, keeps ``0-9.+-eE`` and
+   maps every other byte to NUL, so a single ``memchr`` tells whether anything else is
+   there. Arrow's CSV reader then parses one value per line on two threads with its
+   correctly rounded ``fast_float`` conversion (it rejects the whole text on any token
+   that is not a complete number, e.g. ``1-2`` or ``1e``). Measured on the 89 MB ResNet
+   XML's text: ~350 MB/s, against ~70 MB/s for path 2.
+2. **numpy** over ``str.split()``: numpy's C conversion of each token.
+3. **Token by token** against a strict grammar: only reached for text the fast paths
+   refuse (``nan``/``inf``, garbage), so the first bad token can be named with its offset.
 """
 
 from __future__ import annotations
@@ -29,7 +33,20 @@ __all__ = ["FloatTextError", "parse_floats"]
 
 _TOKEN = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|nan)", re.IGNORECASE)
 _ASCII_WS = re.compile(r"[ \t\n\r]+")
-_PLAIN = b" \t\n\r0123456789.+-eE"
+_NUMBER_BYTES = b"0123456789.+-eE"
+_ARROW_MIN_BYTES = 1 << 16  # below this Arrow's fixed cost (~0.1 ms) outweighs its speed
+
+
+def _byte_map() -> bytes:
+    table = bytearray(256)  # everything else -> NUL
+    for byte in b" \t\n\r":
+        table[byte] = ord("\n")
+    for byte in _NUMBER_BYTES:
+        table[byte] = byte
+    return bytes(table)
+
+
+_MAP = _byte_map()
 
 
 class FloatTextError(ValueError):
@@ -42,22 +59,67 @@ class FloatTextError(ValueError):
         super().__init__(f"token {index} {token[:40]!r} is not a number")
 
 
-def parse_floats(text: str) -> np.ndarray:
+def parse_floats(text: str, *, use_arrow: bool = True) -> np.ndarray:
     """All whitespace-separated floats in ``text`` as a 1-D float32 array.
 
     Raises :class:`FloatTextError` naming the first token that is not a decimal number.
+    ``use_arrow=False`` skips path 1 (the result is the same; tests compare the paths).
     """
     try:
         data = text.encode("ascii")
     except UnicodeEncodeError:
         return _parse_slow(text)
-    if not data.translate(None, _PLAIN):  # nothing left once the allowed bytes are deleted
+    lines = data.translate(_MAP)
+    if b"\0" not in lines:  # only digits, . + - e E and whitespace
+        if use_arrow and len(lines) >= _ARROW_MIN_BYTES:
+            values = _parse_arrow(lines)
+            if values is not None:
+                return _to_float32(values)
         try:
-            with np.errstate(over="ignore"):
-                return np.array(text.split(), dtype=np.float64).astype(np.float32)
+            return _to_float32(np.array(text.split(), dtype=np.float64))
         except ValueError:
             pass  # e.g. "1.2.3" or "1e": let the slow path name the token
     return _parse_slow(text)
+
+
+def _to_float32(values: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return values.astype(np.float32)
+
+
+def _parse_arrow(lines: bytes) -> np.ndarray | None:
+    """One number per line (empty lines skipped) as float64, or ``None`` when pyarrow is
+    missing or refuses any line (the caller falls back and names the culprit)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+    except ImportError:
+        return None
+    try:
+        table = pcsv.read_csv(
+            pa.py_buffer(lines),
+            read_options=pcsv.ReadOptions(column_names=["v"], use_threads=True),
+            parse_options=pcsv.ParseOptions(
+                delimiter=",",  # never present: ',' maps to NUL above
+                quote_char=False,
+                double_quote=False,
+                escape_char=False,
+                newlines_in_values=False,
+                ignore_empty_lines=True,
+            ),
+            convert_options=pcsv.ConvertOptions(
+                column_types={"v": pa.float64()},
+                null_values=[],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                check_utf8=False,
+            ),
+        )
+    except pa.ArrowException:
+        return None
+    if table.num_columns != 1 or table.column(0).null_count:
+        return None
+    return np.asarray(table.column(0).to_numpy(), dtype=np.float64)
 
 
 def _parse_slow(text: str) -> np.ndarray:

@@ -25,6 +25,7 @@ import io
 import logging
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,7 @@ def _read_zip(data: bytes, file: str) -> Checkpoint:
             raise FormatError(f"storage {key!r} size disagrees with its zip entry", file=file,
                               field=entry, expected=f"{nbytes} bytes ({ref.numel} x {ref.dtype})",
                               found=f"{info.file_size} bytes")
-        arrays[key] = to_array(_zip_read(archive, info, file), ref.dtype, byteorder)
+        arrays[key] = to_array(_stored_entry(data, info, file), ref.dtype, byteorder)
     return Checkpoint(materialize(obj, arrays, file), "zip", file)
 
 
@@ -165,6 +166,33 @@ def _zip_read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, file: str) -> byt
         return archive.read(info)
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as exc:
         raise FormatError(f"cannot read zip entry: {exc}", file=file, field=info.filename) from None
+
+
+def _stored_entry(data: bytes, info: zipfile.ZipInfo, file: str) -> memoryview:
+    """A STORED entry's bytes as a view into ``data`` (no copy), after the checks
+    ``ZipFile.read`` makes: the local header's signature and name, and the CRC-32."""
+    at = info.header_offset
+    header = data[at : at + 30]
+    if len(header) < 30 or header[:4] != b"PK\x03\x04":
+        raise FormatError("bad zip local header", file=file, offset=at, field=info.filename,
+                          expected="PK\\x03\\x04", found=header[:4])
+    name_len = int.from_bytes(header[26:28], "little")
+    extra_len = int.from_bytes(header[28:30], "little")
+    start = at + 30 + name_len + extra_len
+    if data[at + 30 : at + 30 + name_len] != info.orig_filename.encode("utf-8", "replace") and \
+            data[at + 30 : at + 30 + name_len] != info.filename.encode("cp437", "replace"):
+        raise FormatError("zip local header names another file", file=file, offset=at,
+                          field=info.filename)
+    if start + info.file_size > len(data):
+        raise FormatError("zip entry extends past the end of the file", file=file, offset=start,
+                          field=info.filename, expected=f"<= {len(data)} bytes",
+                          found=start + info.file_size)
+    view = memoryview(data)[start : start + info.file_size]
+    if zlib.crc32(view) != info.CRC:
+        raise FormatError("zip entry fails its CRC-32 check", file=file, offset=start,
+                          field=info.filename, expected=f"{info.CRC:08x}",
+                          found=f"{zlib.crc32(view):08x}")
+    return view
 
 
 # -- legacy container ----------------------------------------------------------------------
@@ -216,7 +244,7 @@ def _read_legacy(data: bytes, file: str) -> Checkpoint:
         if nbytes > len(data) - pos - 8:
             raise FormatError(f"storage {key!r} truncated", file=file, offset=pos,
                               expected=f"{nbytes} bytes", found=f"{len(data) - pos - 8} left")
-        arrays[key] = to_array(data[pos + 8 : pos + 8 + nbytes], ref.dtype, byteorder)
+        arrays[key] = to_array(memoryview(data)[pos + 8 : pos + 8 + nbytes], ref.dtype, byteorder)
         pos += 8 + nbytes
     if pos != len(data):
         raise FormatError("trailing bytes after the last storage", file=file, offset=pos)

@@ -64,15 +64,19 @@ def itemsize(dtype: str) -> int:
     return 2 if dtype == "bf16" else np.dtype(dtype).itemsize
 
 
-def to_array(raw: bytes, dtype: str, byteorder: str) -> np.ndarray:
-    """A storage's raw bytes as a flat native-order array (bfloat16 widened to float32)."""
+def to_array(raw: bytes | memoryview, dtype: str, byteorder: str) -> np.ndarray:
+    """A storage's raw bytes as a flat native-order array (bfloat16 widened to float32).
+
+    Native-order storages are returned as read-only views of ``raw`` (no copy): the tensors
+    cut from them are copied once, by :func:`materialize`."""
     order = "<" if byteorder == "little" else ">"
     if dtype == "bf16":
         bits = np.frombuffer(raw, dtype=f"{order}u2").astype(np.uint32) << 16
         return bits.view(np.float32)
     if dtype == "b1":
         return np.frombuffer(raw, dtype=np.uint8).astype(bool)
-    return np.frombuffer(raw, dtype=f"{order}{dtype}").astype(np.dtype(dtype).newbyteorder("="))
+    flat = np.frombuffer(raw, dtype=f"{order}{dtype}")
+    return flat.astype(np.dtype(dtype).newbyteorder("="), copy=False)
 
 
 class _Materializer:

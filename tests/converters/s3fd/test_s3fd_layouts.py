@@ -157,3 +157,32 @@ def test_truncated_real_checkpoint(
     data = s3fd_files[name].read_bytes()
     with pytest.raises(FormatError, match=r"cut\.pth"):
         read_checkpoint_bytes(data[: int(len(data) * fraction)], file="cut.pth")
+
+
+def test_zip_storage_crc_and_big_endian_and_writable() -> None:
+    """Storages are read as views (no copy) but still CRC-checked; tensors come out as
+    writable native-order copies, big-endian storages included."""
+    import torch
+
+    from faceport.converters.s3fd.pth_reader import read_checkpoint_bytes
+    from faceport.errors import FormatError
+
+    state = {"w": torch.arange(64.0).view(8, 8), "half": torch.arange(16.0)[4:12]}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getvalue()
+    obj = read_checkpoint_bytes(data).obj
+    assert obj["w"].flags.writeable and obj["w"].dtype == np.float32
+    np.testing.assert_array_equal(obj["half"], np.arange(4.0, 12.0, dtype=np.float32))
+    at = data.find(np.arange(64.0, dtype=np.float32)[10:14].tobytes())
+    assert at > 0
+    bad = bytearray(data)
+    bad[at] ^= 0x40
+    with pytest.raises(FormatError, match="CRC-32"):
+        read_checkpoint_bytes(bytes(bad))
+    from faceport.converters.s3fd.pth_storage import to_array
+
+    big = np.arange(5, dtype=">f4").tobytes()
+    out = to_array(big, "f4", "big")
+    assert out.dtype == np.dtype("=f4")
+    np.testing.assert_array_equal(out, np.arange(5, dtype=np.float32))

@@ -79,6 +79,21 @@ class DlibConv(_WindowedConv):
         return f"weight={tuple(self.weight.shape)}, stride={self.stride}, pad={self.padding}"
 
 
+class DlibConvDepthwiseSum(DlibConv):
+    """A single-filter ``con`` computed as a depthwise convolution (one group per input
+    channel) summed over channels, plus the bias (``faceport.passes_layout``): the same sum
+    in another order, for kernels that handle one output channel badly."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels = self.weight.shape[1]
+        depthwise = self.weight.reshape(channels, 1, *self.weight.shape[2:])
+        y = F.conv2d(x, depthwise, None, self.stride, self.padding, groups=channels)
+        y = y.sum(dim=1, keepdim=True)
+        if self.bias is not None:
+            y = y + self.bias.reshape(1, -1, 1, 1)
+        return F.relu(y) if self.relu else y
+
+
 @register("dlib", "con")
 def dlib_con(node: Node, ctx: LowerContext) -> nn.Module:
     """con: cross-correlation, zero padding (padding_y, padding_x), out = 1+(H+2p-nr)//stride
@@ -91,6 +106,8 @@ def dlib_con(node: Node, ctx: LowerContext) -> nn.Module:
     bias = _bias(node, ctx, num_filters)
     sy, sx, py, px = _window(node)
     relu = bias is not None and bool_attr(node, "use_relu", False)
+    if num_filters == 1 and bool_attr(node, "faceport_depthwise_sum", False):
+        return DlibConvDepthwiseSum(weight, bias, (sy, sx), (py, px), relu)
     return DlibConv(weight, bias, (sy, sx), (py, px), relu)
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +35,19 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+_HASHER: Any = None
+
+
+def sha256_file_soon(path: str | os.PathLike[str]) -> Future[str]:
+    """:func:`sha256_file` on a background thread (hashlib releases the GIL on large
+    blocks), so a reader can parse while the source is hashed: ``.result()`` when needed."""
+    global _HASHER
+    if _HASHER is None:
+        _HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceport-sha256")
+    future: Future[str] = _HASHER.submit(sha256_file, path)
+    return future
 
 
 def save(graph: Graph, path: str | os.PathLike[str]) -> Path:

@@ -55,7 +55,7 @@ class DlibFamily(Family):
         ``False`` to keep ``bn_*`` nodes with their running statistics).
         """
         from faceport.converters.dlib.graph_builder import build_graph
-        from faceport.serialize import sha256_file
+        from faceport.serialize import sha256_file_soon
 
         pyramid_down = options.pop("pyramid_down", None)
         bn_requested = "bn_as_affine" in options
@@ -75,6 +75,7 @@ class DlibFamily(Family):
         if not path.is_file():
             raise FaceportError("no such file", file=str(path))
         from_xml = path.suffix.lower() == ".xml"
+        digest = sha256_file_soon(path)  # hashed while the reader parses
         if from_xml:
             if bn_requested and bn_as_affine:
                 raise FaceportError(
@@ -93,7 +94,7 @@ class DlibFamily(Family):
                 "pyramid_down_assumed": pyramid_down is None,
             }
             facts["input"] = {**facts.get("input", {}), **pyramid}
-        graph = build_graph(layers, file=path, sha256=sha256_file(path), extra_meta=facts)
+        graph = build_graph(layers, file=path, sha256=digest.result(), extra_meta=facts)
         if from_xml:
             _refuse_partial_batch_norm(graph, str(path))
         return graph

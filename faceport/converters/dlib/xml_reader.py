@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,17 @@ _LIBXML_TEXT_LIMIT = (
     10_000_000  # XML_MAX_TEXT_LENGTH: a text node can only exceed it in a bigger file
 )
 _LAYER_TYPES = ("comp", "tag", "skip", "input", "loss")
+_IN_FLIGHT = 3  # layers decoded ahead of libxml2 at most (bounds the texts held)
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _decoder_pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceport-xml")
+        return _POOL
 
 
 def read_xml(path: str | os.PathLike[str]) -> tuple[list[DlibLayer], dict[str, Any]]:
@@ -69,9 +83,18 @@ def read_xml(path: str | os.PathLike[str]) -> tuple[list[DlibLayer], dict[str, A
             for event, elem in events:
                 reader.feed(event, elem)
         except etree.XMLSyntaxError as exc:
+            reader.drain()  # a bad layer before the syntax error is reported first
             raise FormatError(f"malformed XML: {exc.msg}", file=name, line=exc.lineno) from None
         except (etree.LxmlError, UnicodeError) as exc:
+            reader.drain()
             raise FormatError(f"unreadable XML: {exc}", file=name) from None
+        except FaceportError:
+            reader.drain()  # an earlier layer's error comes first
+            raise
+        except BaseException:
+            reader.drain(raise_errors=False)
+            raise
+        reader.drain()
     if not reader.layers:
         raise FormatError("<net> holds no <layer> elements", file=name, field="net")
     log.debug("read %d dlib layers from %s", len(reader.layers), name)
@@ -85,7 +108,14 @@ def read_xml(path: str | os.PathLike[str]) -> tuple[list[DlibLayer], dict[str, A
 
 
 class _LayerReader:
-    """State machine over iterparse events: net > layer > one layer element."""
+    """State machine over iterparse events: net > layer > one layer element.
+
+    Each finished layer is decoded (attributes, parameter text -> arrays) on one worker
+    thread while libxml2 goes on parsing: the float parsing (Arrow or numpy, both release
+    the GIL) overlaps the markup parsing. Layers are decoded in file order, at most
+    ``_IN_FLIGHT`` at a time (their texts are what is held), and the first error in file
+    order is the one raised.
+    """
 
     def __init__(self, name: str, base: str) -> None:
         self.name = name
@@ -95,6 +125,21 @@ class _LayerReader:
         self.head: dict[str, Any] = {}
         self.body: LayerBody | None = None
         self.decoder = LayerDecoder(name, base)
+        self.pending: deque[Future[DlibLayer]] = deque()
+
+    def submit(self, head: dict[str, Any], body: LayerBody | None) -> None:
+        while len(self.pending) >= _IN_FLIGHT:
+            self.layers.append(self.pending.popleft().result())
+        self.pending.append(_decoder_pool().submit(self.decoder.finish_layer, head, body))
+
+    def drain(self, raise_errors: bool = True) -> None:
+        """Collect every decoded layer (re-raising the first failure when asked)."""
+        while self.pending:
+            future = self.pending.popleft()
+            if raise_errors:
+                self.layers.append(future.result())
+            else:
+                future.cancel() or future.exception()
 
     def fail(self, message: str, line: int | None, **fields: Any) -> FormatError:
         return FormatError(message, file=self.name, line=line, **fields)
@@ -108,7 +153,7 @@ class _LayerReader:
             elif self.depth == 2:
                 if (elem.text or "").strip() or (len(elem) and (elem[0].tail or "").strip()):
                     raise self.fail("unexpected text inside <layer>", line, field="layer")
-                self.layers.append(self.decoder.finish_layer(self.head, self.body))
+                self.submit(self.head, self.body)
                 elem.clear()
                 parent = elem.getparent()
                 while parent is not None and elem.getprevious() is not None:

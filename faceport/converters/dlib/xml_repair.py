@@ -31,9 +31,21 @@ _PYRAMID = re.compile(rb"<input_grayscale_image_pyramid'")
 _UNCLOSED = re.compile(rb"<(leaky_relu|smelu)(\s[^<>]*?)(?<!/)>(\s*)<\1\s*/>")
 _UNCLOSED_TAIL = re.compile(rb"<(?:leaky_relu|smelu)\s[^<>]*(?<!/)>\s*$")
 _LAYER_NORM = re.compile(rb"^(\s*)layer_norm(?=\s)", re.MULTILINE)
-_PLAIN_TEXT = b"0123456789.+- \t\n\r"
-_CULPRITS = (b"<slice", b"<input_grayscale_image_pyramid'", b"<leaky_relu", b"<smelu",
-             b"layer_norm")
+_TAG_CULPRITS = (b"<slice", b"<input_grayscale_image_pyramid'", b"<leaky_relu", b"<smelu")
+
+
+def _has_culprit(text: bytes) -> bool:
+    """Whether ``text`` may need a repair: a culprit tag at one of its few ``<`` (found by
+    ``memchr``, parameter text has none), or ``layer_norm`` (searched for whole: its last
+    byte never occurs in numbers, so the search skips ahead a needle length at a time)."""
+    if b"layer_norm" in text:
+        return True
+    at = text.find(b"<")
+    while at != -1:
+        if text.startswith(_TAG_CULPRITS, at):
+            return True
+        at = text.find(b"<", at + 1)
+    return False
 
 
 class RepairingReader:
@@ -72,11 +84,7 @@ class RepairingReader:
         self.at = 0
 
     def _repair(self, text: bytes) -> bytes:
-        # Parameter text is digits, signs, dots and whitespace: dropping those leaves the
-        # markup and the exponents' 'e's, a few % of the chunk, which is what the culprit
-        # tests scan (every culprit survives the deletion intact, so none is missed).
-        marks = text.translate(None, _PLAIN_TEXT)
-        if not any(culprit in marks for culprit in _CULPRITS):
+        if not _has_culprit(text):
             return text
         if b"<slice" in text:
             text = _SLICE.sub(self._fix_slice, text)

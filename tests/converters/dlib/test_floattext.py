@@ -19,12 +19,16 @@ pa = pytest.importorskip("pyarrow", reason="pyarrow (faceport[fast]) not install
 GRAMMAR = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
-def _block(n: int = 6000, seed: int = 0) -> tuple[str, np.ndarray]:
-    """dlib-style text (9 significant digits, mixed fixed/scientific, a matrix row with
-    double spaces) of ``n`` float32 values; the values it must parse back to."""
+def _block(n: int = 6000, seed: int = 0, rows: bool = True) -> tuple[str, np.ndarray]:
+    """dlib-style text (9 significant digits, mixed fixed/scientific) of ``n`` float32
+    values, one per line (``\n`` and ``\r\n``), plus with ``rows`` a matrix row with double
+    spaces; and the values it must parse back to."""
     rng = np.random.default_rng(seed)
     values = (rng.standard_normal(n) * 10.0 ** rng.integers(-7, 3, n)).astype(np.float32)
     tokens = [f"{float(v):.9g}" for v in values]
+    if not rows:
+        head, tail = "\n".join(tokens[: n // 2]), "\r\n".join(tokens[n // 2 :])
+        return "\n" + head + "\r\n" + tail + "\n", values
     lines = ["\n".join(tokens[: n // 2]), "  ".join(tokens[n // 2 :])]
     return "\n" + "\r\n".join(lines) + "\n", values
 
@@ -38,8 +42,9 @@ def _reference(tokens: list[str]) -> np.ndarray | int:
         return np.array([float(t) for t in tokens], dtype=np.float64).astype(np.float32)
 
 
-def test_block_round_trips_exactly_on_every_path() -> None:
-    text, values = _block()
+@pytest.mark.parametrize("rows", [True, False])
+def test_block_round_trips_exactly_on_every_path(rows: bool) -> None:
+    text, values = _block(rows=rows)
     assert len(text) >= floattext._ARROW_MIN_BYTES
     for use_arrow in (True, False):
         out = parse_floats(text, use_arrow=use_arrow)
@@ -77,14 +82,16 @@ def test_edge_tokens_match_python_float(token: str) -> None:
     ["1e", "e5", ".", "-", "+-1", "1..2", "1-2", "1e5.5", "--1", "1e+-5", "1,5", "1\x00",
      "\u00b9", "1e5e3", "0x1p3", "1_0", "+", "E"],
 )
-def test_bad_token_is_named_at_its_offset(token: str) -> None:
-    text, _ = _block()
+@pytest.mark.parametrize("rows", [True, False])
+def test_bad_token_is_named_at_its_offset(token: str, rows: bool) -> None:
+    text, _ = _block(rows=rows)
     count = len(text.split())
+    sep = " " if rows else "\n"
     with pytest.raises(FloatTextError) as info:
-        parse_floats(text + " " + token + " 1.5\n")
+        parse_floats(text + sep + token + sep + "1.5\n")
     assert info.value.index == count
     assert info.value.token == token
-    assert (text + " " + token)[info.value.offset :].startswith(info.value.token)
+    assert (text + sep + token)[info.value.offset :].startswith(info.value.token)
 
 
 def test_non_finite_spellings_parse() -> None:
@@ -97,10 +104,10 @@ def test_non_finite_spellings_parse() -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.text(alphabet="0123456789.+-eE", min_size=1, max_size=12), max_size=6))
 def test_fuzzed_tokens_agree_with_the_grammar(tokens: list[str]) -> None:
-    text, _ = _block(n=5000)
+    text, _ = _block(n=5000, rows=len(tokens) % 2 == 0)
     head = text.split()
     ref = _reference(head + tokens)
-    body = text + " ".join(tokens) + "\n"
+    body = text + ("\n" if len(tokens) % 3 else " ").join(tokens) + "\n"
     for use_arrow in (True, False):
         if isinstance(ref, int):
             with pytest.raises(FloatTextError) as info:

@@ -266,3 +266,21 @@ def test_mutated_xml_raises_only_faceport_errors(
         path = _write(tmp_path, variant, "fuzz.xml")
         with contextlib.suppress(FaceportError):
             read_xml(path)
+
+
+@pytest.mark.parametrize(
+    "later",
+    [
+        "<layer idx='9' type='weird'><relu/></layer>\n",  # the reader's own check
+        "<layer idx='9' type='comp'><relu></layer>\n",  # libxml2's syntax error
+        _con("1 2 x 4", idx=9),  # another bad number, decoded later
+    ],
+)
+def test_first_error_in_file_order_wins(tmp_path: Path, later: str) -> None:
+    """Layers are decoded on a worker thread while libxml2 parses on: a bad layer is still
+    reported before anything wrong further down the file."""
+    fillers = "".join(_con("1 2 3 4", idx=i) for i in range(1, 5))
+    text = _net(_con("1 2\n3 4\n5 ; 6", idx=0), fillers, later)
+    with pytest.raises(FormatError) as info:
+        read_xml(_write(tmp_path, text))
+    assert info.value.field == "con.params[5]" and info.value.line == 6

@@ -113,11 +113,21 @@ def _total_bytes(path: Path) -> int:
     return total
 
 
+def _machine_speed() -> float:
+    """GFLOP/s of a short GEMM now: how fast the shared machine is around a measurement."""
+    from benchmarks.timing import gemm_probe, measure
+
+    probe, flops = gemm_probe()
+    return flops / measure(probe, warmup=1, min_runs=3, budget_s=0.3).median / 1e9
+
+
 def conversion_cases(ctx: Context) -> None:
     for path in model_files(ctx):
         repeats = 3 if ctx.quick or path.stat().st_size > 20e6 else 5
         cmd = [sys.executable, "-m", "benchmarks.conversion_cases", str(path), str(repeats)]
+        before = _machine_speed()
         done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
+        speed = f"GEMM {before:.0f}/{_machine_speed():.0f} GFLOP/s before/after"
         if done.returncode != 0:
             tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
             ctx.skip("conversion", path.name, "faceport", tail[0][:200])
@@ -146,7 +156,7 @@ def conversion_cases(ctx: Context) -> None:
                 note=(f"{mbps:.0f} MB/s (warm read {disk:.0f} MB/s); peak "
                       f"{peak / 1e6:.0f} MB = {peak_x:.1f}x weights {r['weights_bytes'] / 1e6:.1f}"
                       f" MB (tracemalloc {r['tracemalloc_peak'] / 1e6:.0f}, RSS growth "
-                      f"{r['rss_growth'] / 1e6:.0f}); {r['nodes']} nodes"))
+                      f"{r['rss_growth'] / 1e6:.0f}); {r['nodes']} nodes; {speed}"))
 
 
 if __name__ == "__main__":

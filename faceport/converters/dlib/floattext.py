@@ -103,7 +103,13 @@ def _parse_arrow(lines: bytes) -> np.ndarray | None:
     try:
         table = pcsv.read_csv(
             pa.py_buffer(lines),
-            read_options=pcsv.ReadOptions(column_names=["v"], use_threads=True),
+            # blocks of len/4 (128 KiB..1 MiB): a 0.8 MB tensor still splits over both
+            # cores (measured on face.xml: 154 -> 275 MB/s; 10 MB texts are unchanged)
+            read_options=pcsv.ReadOptions(
+                column_names=["v"],
+                use_threads=True,
+                block_size=min(1 << 20, max(1 << 17, len(lines) // 4)),
+            ),
             parse_options=pcsv.ParseOptions(
                 delimiter=",",  # never present: ',' maps to NUL above
                 quote_char=False,

@@ -30,7 +30,7 @@ from lxml import etree
 from faceport.converters.dlib.layers import DlibLayer
 from faceport.converters.dlib.xml_layer import LayerBody, LayerDecoder
 from faceport.converters.dlib.xml_prolog import PROLOG_LIMIT, check_prolog
-from faceport.converters.dlib.xml_repair import RepairingReader
+from faceport.converters.dlib.xml_repair import RepairingReader, needs_repair
 from faceport.errors import FaceportError, FormatError
 
 log = logging.getLogger(__name__)
@@ -68,10 +68,10 @@ def read_xml(path: str | os.PathLike[str]) -> tuple[list[DlibLayer], dict[str, A
         check_prolog(handle.read(PROLOG_LIMIT), name)
         handle.seek(0)
         reader = _LayerReader(name, file.name)
-        stream = RepairingReader(handle)
+        stream = RepairingReader(handle) if needs_repair(file) else None
         try:
             events = etree.iterparse(
-                stream,
+                stream if stream is not None else handle,
                 events=("start", "end"),
                 resolve_entities=False,
                 no_network=True,
@@ -99,7 +99,7 @@ def read_xml(path: str | os.PathLike[str]) -> tuple[list[DlibLayer], dict[str, A
         raise FormatError("<net> holds no <layer> elements", file=name, field="net")
     log.debug("read %d dlib layers from %s", len(reader.layers), name)
     facts: dict[str, Any] = {"format": "net_to_xml"}
-    repairs = {k: v for k, v in stream.repairs.items() if v}
+    repairs = {} if stream is None else {k: v for k, v in stream.repairs.items() if v}
     if reader.decoder.fc_stray_gt:
         repairs["fc_stray_gt"] = reader.decoder.fc_stray_gt
     if repairs:  # ill-formed XML dlib wrote, fixed while streaming (see xml_repair)

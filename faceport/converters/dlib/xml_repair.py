@@ -21,6 +21,7 @@ adds or removes a newline, so libxml2's line numbers still point into the origin
 
 from __future__ import annotations
 
+import os
 import re
 from typing import BinaryIO
 
@@ -45,6 +46,21 @@ def _has_culprit(text: bytes) -> bool:
         if text.startswith(_TAG_CULPRITS, at):
             return True
         at = text.find(b"<", at + 1)
+    return False
+
+
+def needs_repair(path: str | os.PathLike[str]) -> bool:
+    """Whether any part of the file may need a repair (conservative, see
+    :func:`_has_culprit`). One sequential read at memchr speed: a file that needs none is
+    handed to libxml2 as the plain file object (the repairing stream costs ~0.14 s on the
+    89 MB ResNet XML, this check ~0.05 s)."""
+    overlap = max(len(c) for c in (*_TAG_CULPRITS, b"layer_norm")) - 1
+    with open(path, "rb") as handle:
+        tail = b""
+        while chunk := handle.read(_CHUNK):
+            if _has_culprit(chunk) or _has_culprit(tail + chunk[:overlap]):
+                return True
+            tail = chunk[-overlap:]
     return False
 
 

@@ -284,3 +284,16 @@ def test_first_error_in_file_order_wins(tmp_path: Path, later: str) -> None:
     with pytest.raises(FormatError) as info:
         read_xml(_write(tmp_path, text))
     assert info.value.field == "con.params[5]" and info.value.line == 6
+
+
+@pytest.mark.parametrize("culprit", ["<slice", "<leaky_relu", "layer_norm", None])
+def test_needs_repair_sees_culprits_across_chunk_edges(tmp_path: Path, culprit: str | None) -> None:
+    """Files with no culprit skip the repairing stream; a culprit split by the 1 MiB read
+    boundary is still found."""
+    from faceport.converters.dlib import xml_repair
+
+    head = b"<net>\n" + b"0.125\n" * ((xml_repair._CHUNK - 8) // 6)
+    pad = xml_repair._CHUNK - len(head) - 3  # the culprit starts 3 bytes before the edge
+    body = head + b"1" * pad + (culprit.encode() if culprit else b"<relu") + b" x='1'/>\n</net>\n"
+    path = _write(tmp_path, body)
+    assert xml_repair.needs_repair(path) is (culprit is not None)

@@ -35,7 +35,8 @@ class _MXNetTimed:
     """One (symbol, params, input) request to the shared MXNet server, with its inside time.
     With ``image`` it asks for insightface's whole ``detect`` pipeline instead of a forward."""
 
-    def __init__(self, symbol: Path, tensor: np.ndarray, image: np.ndarray | None = None) -> None:
+    def __init__(self, symbol: Path, tensor: np.ndarray | None = None,
+                 image: np.ndarray | None = None) -> None:
         from faceport.verify.runners.mxnet_ref import save_npz, shared_server
 
         self.server = shared_server()
@@ -165,7 +166,7 @@ def _end_to_end(
     on MXNet, round-robin; the MXNet row is the pipeline's time inside its process."""
     det = _detector(graph, form)
     fns: dict[str, Any] = {"faceport": partial(det, image)}
-    mx_e2e = _MXNetTimed(symbol, np.zeros((1,), np.float32), image) if with_mxnet else None
+    mx_e2e = _MXNetTimed(symbol, image=image) if with_mxnet else None
     if mx_e2e is not None:
         fns["mxnet"] = mx_e2e
     budget = 6 if ctx.quick else 12

@@ -12,10 +12,9 @@ from functools import partial
 import numpy as np
 
 from benchmarks import forms as F
-from benchmarks.context import PHOTO, SHARED, Context, load_rgb
+from benchmarks.context import PHOTO, Context, load_rgb
+from benchmarks.dlib_cases import MMOD
 from benchmarks.timing import count_flops, measure
-
-MMOD = SHARED / "dlib" / "mmod_human_face_detector.dat"
 
 
 def scaling_cases(ctx: Context) -> None:

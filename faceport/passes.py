@@ -33,7 +33,7 @@ import numpy as np
 
 from faceport.errors import InternalError
 from faceport.ir import Graph, Node
-from faceport.passes_layout import depthwise_single_filter_con, pad_dlib_channels
+from faceport.passes_layout import depthwise_single_filter_con, pad_dlib_channels, used_params
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +81,7 @@ def _rebuild(
         for i, n in enumerate(graph.nodes)
         if i not in dropped
     ]
-    params = dict(graph.params)
-    params.update(new_params)
-    used = {key for node in nodes for key in node.params.values()}
-    params = {k: v for k, v in params.items() if k in used}
+    params = used_params(nodes, {**graph.params, **new_params})
     result = Graph(graph.framework, graph.inputs, tuple(nodes), graph.outputs, params, graph.meta)
     try:
         return result.validate()

@@ -23,6 +23,7 @@ the same tensors.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 import numpy as np
@@ -31,6 +32,12 @@ from faceport.ir import Graph, Node
 
 CHANNEL_BLOCK = 8  # onnxruntime's NCHWc block on AVX2 (16 on AVX-512 divides by 8 too)
 MIN_DEPTHWISE_TAPS = 9  # below a 3x3 window the GEMV is cheap enough
+
+
+def used_params(nodes: Iterable[Node], params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``params`` restricted to the keys some node of ``nodes`` still references."""
+    used = {key for node in nodes for key in node.params.values()}
+    return {k: v for k, v in params.items() if k in used}
 
 
 def _rounded(count: int) -> int:
@@ -83,9 +90,7 @@ def pad_dlib_channels(graph: Graph) -> tuple[Graph, bool]:
             new_params["bias"] = f"{node.name}.padded.bias"
             params[new_params["bias"]] = bias
         nodes.append(replace(node, attrs={**node.attrs, "num_filters": k2}, params=new_params))
-    used = {key for node in nodes for key in node.params.values()}
-    params = {k: v for k, v in params.items() if k in used}
-    return replace(graph, nodes=tuple(nodes), params=params).validate(), True
+    return replace(graph, nodes=tuple(nodes), params=used_params(nodes, params)).validate(), True
 
 
 def depthwise_single_filter_con(graph: Graph) -> tuple[Graph, bool]:

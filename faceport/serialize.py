@@ -12,9 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -22,6 +21,7 @@ from faceport import __version__
 from faceport.atomic import write_atomic
 from faceport.errors import FaceportError, FormatError
 from faceport.ir import Graph
+from faceport.workers import worker
 
 FORMAT_KEY = "faceport.format"
 FORMAT_VERSION = "1"
@@ -37,16 +37,10 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-_HASHER: Any = None
-
-
 def sha256_file_soon(path: str | os.PathLike[str]) -> Future[str]:
     """:func:`sha256_file` on a background thread (hashlib releases the GIL on large
     blocks), so a reader can parse while the source is hashed: ``.result()`` when needed."""
-    global _HASHER
-    if _HASHER is None:
-        _HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceport-sha256")
-    future: Future[str] = _HASHER.submit(sha256_file, path)
+    future: Future[str] = worker("sha256").submit(sha256_file, path)
     return future
 
 

@@ -19,25 +19,15 @@ loop (the "tail") are computed by the reference code on the level's source plane
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from faceport.detect.mmod_resize import _F, _rows, _simd_columns, _tail_columns
+from faceport.detect.mmod_resize import _F, _rows, _simd_columns, _tail_columns, blend_tail
+from faceport.workers import worker
 
 _SPLIT_MIN_VALUES = 60_000  # below this per level, one thread is faster than two
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceport-pyramid")
-        return _POOL
 
 
 @dataclass(frozen=True)
@@ -115,17 +105,12 @@ def _fill_simd(flat: np.ndarray, out: np.ndarray, plan: _LevelPlan, r0: int, r1:
 
 
 def _fill_tail(flat: np.ndarray, canvas: np.ndarray, plan: _LevelPlan) -> None:
-    """dlib's scalar tail columns: each row pair blended in float32 (``(1-lr)*l + lr*r``),
-    then the two rows in double (``(1-tb)*upper + tb*lower``), then cast to float."""
-    tl, tr, bl, br = (np.take(flat, c, axis=1, mode="clip") for c in plan.tail_corners)
-    lr, one = plan.tail_lr, _F(1)
-    upper = ((one - lr) * tl + lr * tr).astype(np.float64)
-    lower = ((one - lr) * bl + lr * br).astype(np.float64)
-    tb = plan.tail_tb
+    """dlib's scalar tail columns (:func:`.mmod_resize.blend_tail`) from precomputed corners."""
+    corners = tuple(np.take(flat, c, axis=1, mode="clip") for c in plan.tail_corners)
     dl, dt, _, db = plan.dst
-    canvas[:, dt : db + 1, dl + plan.n_simd : dl + plan.cols] = (
-        (1.0 - tb) * upper + tb * lower
-    ).astype(_F)
+    canvas[:, dt : db + 1, dl + plan.n_simd : dl + plan.cols] = blend_tail(
+        corners, plan.tail_lr, plan.tail_tb
+    )
 
 
 @dataclass(frozen=True)
@@ -149,7 +134,7 @@ class PyramidPlan:
                     _SPLIT_MIN_VALUES
                 ):
                     half = rows // 2
-                    other = _pool().submit(_fill_simd, flat, out, plan, half, rows)
+                    other = worker("pyramid").submit(_fill_simd, flat, out, plan, half, rows)
                     _fill_simd(flat, out, plan, 0, half)
                     other.result()
                 else:

@@ -101,6 +101,17 @@ def _weighted_sum(
     return acc
 
 
+def blend_tail(corners: tuple[np.ndarray, ...], lr: np.ndarray, tb: np.ndarray) -> np.ndarray:
+    """dlib's scalar tail columns of the float plane resize: each row pair blended in float32
+    (``(1-lr)*left + lr*right``), then the two rows in double (``(1-tb)*upper + tb*lower``),
+    then cast to float. ``corners``: top-left, top-right, bottom-left, bottom-right."""
+    tl, tr, bl, br = corners
+    one = _F(1)
+    upper = ((one - lr) * tl + lr * tr).astype(np.float64)
+    lower = ((one - lr) * bl + lr * br).astype(np.float64)
+    return ((1.0 - tb) * upper + tb * lower).astype(_F)
+
+
 def resize_plane_float(src: np.ndarray, n_rows: int, n_cols: int) -> np.ndarray:
     """dlib ``resize_image`` of float32 planes ``src`` (..., H, W) to (..., n_rows, n_cols).
 
@@ -124,13 +135,9 @@ def resize_plane_float(src: np.ndarray, n_rows: int, n_cols: int) -> np.ndarray:
         )
     if n_simd < n_cols:
         left, right, lr_d = _tail_columns(w, n_cols, n_simd, xs)
-        lr = lr_d.astype(_F)[None, :]
         rt, rb = top[:, None], bottom[:, None]
-        one = _F(1)
-        upper = ((one - lr) * src[..., rt, left] + lr * src[..., rt, right]).astype(np.float64)
-        lower = ((one - lr) * src[..., rb, left] + lr * src[..., rb, right]).astype(np.float64)
-        tb_d = tb[:, None]
-        out[..., n_simd:] = ((1.0 - tb_d) * upper + tb_d * lower).astype(_F)
+        corners = (src[..., rt, left], src[..., rt, right], src[..., rb, left], src[..., rb, right])
+        out[..., n_simd:] = blend_tail(corners, lr_d.astype(_F)[None, :], tb[:, None])
     return out
 
 

@@ -28,6 +28,17 @@ namespace dlib_ref
         void operator()(net_type&) const {}
     };
 
+    // Every one-layer case sits under a multiclass loss and reads an RGB image.
+    template <typename SUBNET> using on = dlib::loss_multiclass_log<SUBNET>;
+    using img = dlib::input_rgb_image;
+
+    // configure(): disable the bias of the layer under test (layer<1>, below the loss).
+    struct no_bias_top
+    {
+        template <typename net_type>
+        void operator()(net_type& net) const { dlib::layer<1>(net).layer_details().disable_bias(); }
+    };
+
     inline std::vector<dlib::matrix<dlib::rgb_pixel>> random_images(dlib::rand& rnd, size_t count,
                                                                     long nr, long nc)
     {

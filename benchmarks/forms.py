@@ -1,23 +1,23 @@
 """faceport's runnable forms of one converted graph: eager, TorchScript, onnxruntime.
 
-Each form is ``run(x: float32 ndarray (N, C, H, W)) -> float32 ndarray`` (first graph output),
-built once and reused; a form that cannot be built is returned as a skip reason instead, so a
-missing backend is a row in the table, not a crash. Thread counts are set by the caller
-(:func:`set_threads`) for torch and passed to onnxruntime here.
+Every form is a runner of the backend registry (:func:`faceport.backends.make_runner`), kept
+active for the form's lifetime: ``run(x: float32 ndarray (N, C, H, W)) -> float32 ndarray``
+(first graph output), built once and reused. A form that cannot be built is returned as a skip
+reason instead, so a missing backend is a row in the table, not a crash. torch thread counts
+are set globally by the caller (:func:`set_threads`); onnxruntime's are a load option here.
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from faceport.backends import BackendRunner, LoadOptions, make_runner
 from faceport.ir import Graph
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,9 @@ CPU_FORMS = ("eager", "eager-folded", "channels-last", "torchscript", "onnxrunti
 
 @dataclass
 class Form:
-    """One way of running the network, with how long it took to build."""
+    """One way of running the network, with how long it took to build.
+
+    ``extra["runner"]`` holds the active backend runner the form runs on (when it has one)."""
 
     name: str
     run_all: RunAllFn  # every graph output, in graph order
@@ -41,6 +43,12 @@ class Form:
         """The first graph output."""
         return self.run_all(x)[0]
 
+    def close(self) -> None:
+        """Deactivate the runner (its artifact and work folder are released)."""
+        runner = self.extra.pop("runner", None)
+        if runner is not None:
+            runner.__exit__(None, None, None)
+
 
 def set_threads(threads: int) -> None:
     """torch intra-op threads (and one inter-op thread: these graphs are single chains)."""
@@ -49,119 +57,79 @@ def set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _torch_run(module: Any, channels_last: bool = False) -> RunAllFn:
-    import torch
+def _activate(backend: str, graph: Graph, options: LoadOptions) -> BackendRunner:
+    """A runner of ``backend`` over ``graph``, built (``runner.build_s``) and left active."""
+    runner = make_runner(backend, graph, options=options)
+    runner.__enter__()
+    return runner
+
+
+def _runs(runner: BackendRunner, graph: Graph) -> RunAllFn:
+    """``x -> [graph outputs in graph order]`` through ``runner`` (fed as the first input)."""
+    name = graph.inputs[0].name
+    order = list(graph.outputs)
 
     def run(x: np.ndarray) -> list[np.ndarray]:
-        with torch.inference_mode():
-            t = torch.from_numpy(x)
-            if channels_last:
-                t = t.contiguous(memory_format=torch.channels_last)
-            out = module(t)
-            outs = out if isinstance(out, (tuple, list)) else (out,)
-            return [np.asarray(o.contiguous().numpy()) for o in outs]
+        out = runner.infer({name: x})
+        if all(n in out for n in order):
+            return [out[n] for n in order]
+        return list(out.values())  # the artifact renamed them: its own order is graph order
 
     return run
 
 
-def eager(graph: Graph) -> Form:
-    from faceport.lower import lower
+def _form(label: str, backend: str, graph: Graph, options: LoadOptions, note: str = "") -> Form:
+    runner = _activate(backend, graph, options)
+    return Form(label, _runs(runner, graph), runner.build_s, note, {"runner": runner})
 
-    t0 = time.perf_counter()
-    module = lower(graph)
-    return Form("eager", _torch_run(module), time.perf_counter() - t0)
+
+def eager(graph: Graph) -> Form:
+    return _form("eager", "torch-cpu", graph, LoadOptions())
 
 
 def eager_folded(graph: Graph) -> Form:
     """Eager after :mod:`faceport.passes` (norm layers folded into the convolutions)."""
     from faceport import passes
-    from faceport.lower import lower
 
-    t0 = time.perf_counter()
-    folded, applied = passes.optimize(graph)
-    module = lower(folded)
+    folded, applied = passes.optimize(graph)  # for the note; the backend runs the same passes
     passes_used = ", ".join(applied) or "no pass applied"
     note = f"{len(graph.nodes)} -> {len(folded.nodes)} nodes ({passes_used})"
-    return Form("eager-folded", _torch_run(module), time.perf_counter() - t0, note)
+    return _form("eager-folded", "torch-cpu", graph, LoadOptions(optimize=True), note)
 
 
 def channels_last(graph: Graph) -> Form:
-    import torch
-
-    from faceport import passes
-    from faceport.lower import lower
-
-    t0 = time.perf_counter()
-    module = lower(passes.optimize(graph)[0]).to(memory_format=torch.channels_last)
-    return Form("channels-last", _torch_run(module, True), time.perf_counter() - t0, "folded")
+    options = LoadOptions(optimize=True, channels_last=True)
+    return _form("channels-last", "torch-cpu", graph, options, "folded")
 
 
 def torchscript(graph: Graph, example: np.ndarray) -> Form:
     """Scripted (or traced), frozen and ``optimize_for_inference`` (torch's own conv/bn
     folding and, on CPU, its MKL-DNN weight prepacking)."""
-    import torch
-
-    from faceport.exporters.torchscript import to_torchscript
-
-    t0 = time.perf_counter()
-    scripted, method, _ = to_torchscript(graph)
-    note = method
+    runner = _activate("torchscript-cpu", graph, LoadOptions(freeze=True))
     try:
-        frozen = torch.jit.optimize_for_inference(torch.jit.freeze(scripted.eval()))
-        note += ", frozen + optimize_for_inference"
-    except Exception as exc:  # optional optimisation: keep the plain module
-        log.warning("optimize_for_inference failed: %s", exc)
-        frozen = scripted
-    run = _torch_run(frozen)
-    run(example)  # the first call specialises the graph; keep it out of the timings
-    return Form("torchscript", run, time.perf_counter() - t0, note)
+        run = _runs(runner, graph)
+        t0 = time.perf_counter()
+        run(example)  # the first call specialises the graph; keep it out of the timings
+        build_s = runner.build_s + time.perf_counter() - t0
+    except BaseException:
+        runner.__exit__(None, None, None)
+        raise
+    note = runner.artifact[3]  # the loader's "script|trace[, frozen + optimize_for_inference]"
+    return Form("torchscript", run, build_s, note, {"runner": runner})
 
 
 def onnxruntime(graph: Graph, threads: int, *, fold: bool = True, fp16: bool = False) -> Form:
     """Exported with faceport's exporter, run with ORT_ENABLE_ALL and ``threads`` intra-op
     threads (not spinning), sequential execution, one inter-op thread."""
-    import onnxruntime as ort
-
-    from faceport import passes
-    from faceport.exporters.onnx import export_onnx
-
-    t0 = time.perf_counter()
-    source = _static_channels(passes.optimize(graph)[0] if fold else graph)
-    tmp = tempfile.TemporaryDirectory(prefix="faceport-bench-")
-    path = Path(tmp.name) / "model.onnx"
-    export_onnx(source, path, fp16=fp16)
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     # idle intra-op threads would spin after each run and take the cores from whatever is
     # timed next (round-robin timing); parking them costs nothing measurable (67.0 vs 69.0 ms)
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    size = path.stat().st_size
-    tmp.cleanup()
-
-    def run(x: np.ndarray) -> list[np.ndarray]:
-        return list(session.run(None, {name: np.ascontiguousarray(x, np.float32)}))
-
+    options = LoadOptions(optimize=fold, fp16=fp16, threads=threads, spinning=False,
+                          sequential=True)  # fmt: skip
+    runner = _activate("onnxruntime-cpu", graph, options)
+    size = runner.artifact.stat().st_size
     label = "onnxruntime-fp16" if fp16 else "onnxruntime"
     note = f"ORT_ENABLE_ALL, {threads} threads, no spin, {size / 1e6:.1f} MB"
-    return Form(label, run, time.perf_counter() - t0, note)
-
-
-def _static_channels(graph: Graph) -> Graph:
-    """Pin a dynamic channel axis of an NCHW input to 3 (the exporter keeps only N, H, W
-    dynamic and refuses others; every image network here takes 3 channels)."""
-    from dataclasses import replace
-
-    specs = tuple(
-        replace(s, shape=(s.shape[0], 3, *s.shape[2:])) if len(s.shape) == 4 and s.shape[1]
-        is None else s
-        for s in graph.inputs
-    )
-    return replace(graph, inputs=specs)
+    return Form(label, _runs(runner, graph), runner.build_s, note, {"runner": runner})
 
 
 def build_forms(
@@ -174,6 +142,7 @@ def build_forms(
         "channels-last": lambda: channels_last(graph),
         "torchscript": lambda: torchscript(graph, example),
         "onnxruntime": lambda: onnxruntime(graph, threads),
+        "onnxruntime-fp16": lambda: onnxruntime(graph, threads, fp16=True),
     }
     forms: dict[str, Form | str] = {}
     for name in names:
@@ -181,7 +150,7 @@ def build_forms(
             forms[name] = builders[name]()
         except Exception as exc:  # a backend failing is a result to report
             log.warning("form %s unavailable: %s", name, exc)
-            forms[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+            forms[name] = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:160]}"
     return forms
 
 

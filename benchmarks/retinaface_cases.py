@@ -37,12 +37,18 @@ class _MXNetTimed:
 
     def __init__(self, symbol: Path, tensor: np.ndarray | None = None,
                  image: np.ndarray | None = None) -> None:
-        from faceport.verify.runners.mxnet_ref import save_npz, shared_server
+        from faceport.verify.references.mxnet_venv import save_npz, shared_server
 
         self.server = shared_server()
         self.tmp = tempfile.TemporaryDirectory(prefix="faceport-bench-mx-")
         folder = Path(self.tmp.name)
-        save_npz(folder / "in.npz", {"data": tensor} if image is None else {"image": image})
+        if image is not None:
+            arrays = {"image": image}
+        elif tensor is not None:
+            arrays = {"data": tensor}
+        else:
+            raise ValueError("_MXNetTimed needs a tensor or an image")
+        save_npz(folder / "in.npz", arrays)
         params = sorted(symbol.parent.glob(symbol.name.replace("-symbol.json", "-*.params")))
         self.payload: dict[str, Any] = {"symbol": str(symbol), "params": str(params[-1]),
                         "inputs": str(folder / "in.npz"), "result": str(folder / "out.npz"),
@@ -85,7 +91,7 @@ def _detector(graph: Any, form: F.Form) -> Any:
 def retinaface_cases(ctx: Context) -> None:
     from faceport.converters.mxnet.family import FAMILY
     from faceport.lower import lower
-    from faceport.verify.runners.mxnet_ref import why_mxnet_unavailable
+    from faceport.verify.references.mxnet_venv import why_mxnet_unavailable
 
     os.environ.setdefault("OMP_NUM_THREADS", str(ctx.threads))
     no_mxnet = why_mxnet_unavailable()

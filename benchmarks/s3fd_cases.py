@@ -1,7 +1,7 @@
 """S3FD side by side: faceport's forms vs the independent PyTorch reference model.
 
-The "original" here is ``tests/reference/s3fd_reference.py`` (a plain ``nn.Module`` written
-from the paper and SFD_pytorch's layer list, loaded with the same random-weight state dict
+The "original" here is ``faceport/verify/references/s3fd_model.py`` (a plain ``nn.Module``
+written from the paper and SFD_pytorch's layer list, loaded with the same random-weight state dict
 ``tools/s3fd_fixtures.py`` writes): S3FD's original framework is PyTorch itself, so the
 speed-up column is faceport's lowering/export against hand-written torch, same threads.
 """
@@ -27,8 +27,8 @@ def s3fd_cases(ctx: Context) -> None:
     import torch
 
     try:
+        from faceport.verify.references.s3fd_model import reference_model
         from tests.reference import s3fd_session as session
-        from tests.reference.s3fd_reference import reference_model
     except ImportError as exc:
         ctx.skip("s3fd", "-", "*", f"S3FD reference not importable: {exc}")
         return

@@ -71,10 +71,11 @@ def _write_json(path: Path, data: Any) -> None:
 def run(out_dir: Path, upsample_num_times: int) -> int:
     from faceport.atomic import write_atomic
     from faceport.converters import family
+    from faceport.detect.base import DetectOptions
     from faceport.detect.mmod import MMODDetector
     from faceport.imageio import save_rgb
     from faceport.verify.compare import compare_detections
-    from faceport.verify.runners.dlib_python import DlibMMODRunner
+    from faceport.verify.references.dlib_bin import DlibMMODRunner
 
     model = packaged_model()
     image = astronaut()
@@ -83,7 +84,7 @@ def run(out_dir: Path, upsample_num_times: int) -> int:
     t_convert = time.perf_counter() - started
     detector = MMODDetector(graph)
     started = time.perf_counter()
-    ours = detector(image, upsample_num_times)
+    ours = detector(image, DetectOptions(upsample=upsample_num_times))
     t_ours = time.perf_counter() - started
     runner = DlibMMODRunner(model, upsample_num_times=upsample_num_times)
     reason = runner.why_unavailable()

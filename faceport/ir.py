@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from faceport.errors import FormatError, InternalError
+from faceport.modelinfo import ModelInfo
 
 AttrValue = Any  # int | float | str | bool | None | list[AttrValue]
 
@@ -130,8 +131,10 @@ class Node:
 class Graph:
     """A whole network in one framework's op vocabulary.
 
-    ``meta`` holds what is not a layer but is needed to use the model: the family, source
-    file name and sha256, preprocessing (mean, scale, colour order), detector settings.
+    ``info`` is the typed record every layer reads to use the model (family, model kind,
+    sources, input, preprocessing, head: :mod:`faceport.modelinfo`); readers set it, and
+    :func:`faceport.kinds.info_of` derives it for a graph built without one. ``meta`` holds the
+    reader's free-form notes (format facts, repairs, assumptions), for people, not for layers.
     """
 
     framework: str
@@ -140,6 +143,7 @@ class Graph:
     outputs: tuple[str, ...]
     params: Mapping[str, np.ndarray] = field(default_factory=dict)
     meta: Mapping[str, Any] = field(default_factory=dict)
+    info: ModelInfo | None = None
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -207,6 +211,7 @@ class Graph:
                 k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in self.params.items()
             },
             "meta": normalize_attrs(self.meta),
+            **({} if self.info is None else {"info": normalize_attrs(self.info.to_json())}),
         }
 
     @classmethod
@@ -232,6 +237,7 @@ class Graph:
                     found=shape,
                 )
         meta = data.get("meta", {})
+        info = data.get("info")
         return cls(
             framework=_req(data, "framework", str),
             inputs=tuple(TensorSpec.from_json(i) for i in inputs),
@@ -239,6 +245,7 @@ class Graph:
             outputs=tuple(_str_list(data, "outputs")),
             params=dict(params),
             meta=normalize_attrs(meta) if isinstance(meta, Mapping) else {},
+            info=None if info is None else ModelInfo.from_json(info),
         ).validate()
 
     def same_structure(self, other: Graph) -> bool:
@@ -246,6 +253,7 @@ class Graph:
         mine, theirs = self.structure_json(), other.structure_json()
         for data in (mine, theirs):
             data.pop("meta")
+            data.pop("info", None)
             for node in data["nodes"]:
                 node.pop("source")
         return mine == theirs

@@ -89,5 +89,7 @@ def lower(
 
 
 def _class_name(graph: Graph) -> str:
-    family = str(graph.meta.get("family", graph.framework))
+    from faceport.kinds import info_of
+
+    family = info_of(graph).family or graph.framework
     return "".join(part.capitalize() for part in _IDENT.sub("_", family).split("_")) + "Net"

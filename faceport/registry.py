@@ -5,13 +5,16 @@ A converter turns one IR :class:`~faceport.ir.Node` into a ``torch.nn.Module`` w
 with one tensor per node output. Converters are registered with :func:`register`; a second
 registration of the same key is a bug and fails at import time.
 
-Each framework's converters live in ``faceport.converters.<framework>.ops`` and are imported
-on first lookup, so ``import faceport`` stays cheap.
+Each framework's converters live in ``faceport.converters.<framework>.ops`` (by convention:
+a new framework's folder brings its table with it) and are imported on first lookup, so
+``import faceport`` stays cheap.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,11 +31,7 @@ Converter = Callable[["Node", "LowerContext"], "nn.Module"]
 
 _TABLE: dict[tuple[str, str], Converter] = {}
 _LOADED: set[str] = set()
-FRAMEWORK_OPS_MODULE = {
-    "dlib": "faceport.converters.dlib.ops",
-    "mxnet": "faceport.converters.mxnet.ops",
-    "s3fd": "faceport.converters.s3fd.ops",
-}
+_IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def register(framework: str, *ops: str) -> Callable[[Converter], Converter]:
@@ -55,9 +54,10 @@ def register(framework: str, *ops: str) -> Callable[[Converter], Converter]:
 def _load(framework: str) -> None:
     if framework in _LOADED:
         return
-    module = FRAMEWORK_OPS_MODULE.get(framework)
-    if module is not None:
-        importlib.import_module(module)
+    if _IDENTIFIER.fullmatch(framework):
+        module = f"faceport.converters.{framework}.ops"
+        if importlib.util.find_spec(f"faceport.converters.{framework}") is not None:
+            importlib.import_module(module)
     _LOADED.add(framework)
 
 

@@ -48,7 +48,9 @@ def save(graph: Graph, path: str | os.PathLike[str]) -> Path:
     """Write ``graph`` to ``path`` atomically; the result is re-read as a check."""
     from safetensors.numpy import save_file
 
-    graph.validate()
+    from faceport.kinds import with_info
+
+    graph = with_info(graph.validate())  # every file carries its typed model info
     metadata = {
         FORMAT_KEY: FORMAT_VERSION,
         "faceport.version": __version__,
@@ -95,8 +97,11 @@ def load(path: str | os.PathLike[str]) -> Graph:
         raise FormatError(
             f"graph JSON is malformed: {exc.msg}", file=name, field=GRAPH_KEY
         ) from None
+    from faceport.kinds import with_info
+
     try:
-        return Graph.from_structure_json(data, params)
+        # a file written before ``info`` existed (faceport 0.1.0) gets it from its meta here
+        return with_info(Graph.from_structure_json(data, params))
     except FormatError as exc:
         raise FormatError(
             exc.message,

@@ -64,7 +64,32 @@ def load_model(args: argparse.Namespace) -> Graph:
     return load_any(args.model, **reader_options(args))
 
 
-def family_of(graph: Graph) -> Any:
-    from faceport.converters import family
+def add_detect_options(parser: argparse.ArgumentParser) -> None:
+    """The detector contract's options (:class:`faceport.detect.base.DetectOptions`)."""
+    group = parser.add_argument_group("detection options (default: the model kind's own)")
+    group.add_argument("--threshold", type=float, help="score threshold (dlib: adjust_threshold)")
+    group.add_argument("--nms", type=float, help="NMS IoU threshold")
+    group.add_argument("--upsample", type=int, help="dlib: upsample_num_times")
+    group.add_argument("--scales", help="comma list of image scales (RetinaFace), e.g. 0.5,1")
+    group.add_argument("--max-detections", type=int, help="keep at most this many detections")
 
-    return family(str(graph.meta.get("family", graph.framework)))
+
+def detect_options(args: argparse.Namespace) -> Any:
+    """The :class:`DetectOptions` record of the options the user set (only those)."""
+    from faceport.detect.base import DetectOptions
+    from faceport.errors import FaceportError
+
+    scales = None
+    if getattr(args, "scales", None):
+        try:
+            scales = tuple(float(s) for s in args.scales.split(",") if s.strip())
+        except ValueError:
+            raise FaceportError("--scales must be a comma list of numbers",
+                                found=args.scales) from None  # fmt: skip
+    return DetectOptions(
+        score_threshold=getattr(args, "threshold", None),
+        nms_iou=getattr(args, "nms", None),
+        upsample=getattr(args, "upsample", None),
+        scales=scales,
+        max_detections=getattr(args, "max_detections", None),
+    ).validate()

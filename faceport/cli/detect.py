@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from faceport.cli.common import add_model_argument, family_of, load_model
+from faceport.cli.common import add_detect_options, add_model_argument, detect_options, load_model
 from faceport.errors import FaceportError
 
 
@@ -19,27 +19,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, help="annotated image to write (png/jpg)")
     parser.add_argument("--json", type=Path, help="write the detections as JSON")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
-    parser.add_argument("--upsample", type=int, help="dlib: upsample_num_times")
-    parser.add_argument("--threshold", type=float, help="score threshold (family default)")
+    add_detect_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from faceport.detect.draw import draw_detections
     from faceport.imageio import load_rgb, save_rgb
+    from faceport.kinds import detector as kind_detector
+    from faceport.kinds import kind_of
 
+    options = detect_options(args)
     graph = load_model(args)
-    detector = family_of(graph).detector(graph, device=args.device)
+    detector = kind_detector(graph, device=args.device)
     if detector is None:
         raise FaceportError(
-            "this model is not a detector (no detection head recognised)", file=str(args.model)
+            f"this model is a {kind_of(graph).title}, not a detector", file=str(args.model)
         )
+    detector.check(options)  # refuse an option this kind does not take before any work
     image = load_rgb(args.image)
-    options = {}
-    if args.upsample is not None:
-        options["upsample_num_times"] = args.upsample
-    if args.threshold is not None:
-        options["threshold"] = args.threshold
-    dets = detector(image, **options)
+    with detector:
+        dets = detector(image, options)
     print(dets)
     if args.output is not None:
         save_rgb(draw_detections(image, dets), args.output)

@@ -21,8 +21,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(graph.structure_json(), indent=1, sort_keys=True))
         return 0
+    from faceport.kinds import info_of
+
     print_summary(graph, layers=not args.brief)
+    print("info: " + json.dumps(info_of(graph).to_json(), sort_keys=True))
     meta = {k: v for k, v in graph.meta.items() if k != "source"}
     if meta:
-        print("meta: " + json.dumps(meta, sort_keys=True))
+        print("reader notes: " + json.dumps(meta, sort_keys=True))
     return 0

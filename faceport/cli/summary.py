@@ -7,6 +7,7 @@ from collections import Counter
 import numpy as np
 
 from faceport.ir import Graph
+from faceport.kinds import info_of, kind_of
 
 
 def op_counts(graph: Graph) -> Counter[str]:
@@ -31,7 +32,8 @@ def print_summary(graph: Graph, *, layers: bool = True) -> None:
 
     console = Console()
     if layers:
-        table = Table(title=f"{graph.meta.get('family', graph.framework)} graph", show_lines=False)
+        info = info_of(graph)
+        table = Table(title=f"{info.family} {kind_of(graph).title}", show_lines=False)
         for column in ("node", "op", "params", "source"):
             table.add_column(column, overflow="fold")
         for row in layer_rows(graph):
@@ -46,6 +48,5 @@ def print_summary(graph: Graph, *, layers: bool = True) -> None:
     )
     console.print("inputs: " + ", ".join(f"{s.name}{list(s.shape)}" for s in graph.inputs))
     console.print("outputs: " + ", ".join(graph.outputs))
-    source = graph.meta.get("source")
-    if isinstance(source, dict):
-        console.print(f"source: {source.get('file')} sha256 {source.get('sha256')}")
+    for source in info_of(graph).sources:
+        console.print(f"source: {source.file} sha256 {source.sha256}")

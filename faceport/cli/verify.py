@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from faceport.cli.common import add_model_argument, load_model
+from faceport.cli.common import add_detect_options, add_model_argument, detect_options, load_model
 from faceport.errors import FaceportError
 
 
@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--report", type=Path, help="folder for report.json and report.html")
     parser.add_argument("--baseline", type=Path, help="a previous report.json: fail on regression")
-    parser.add_argument("--upsample", type=int, help="dlib: upsample_num_times")
+    add_detect_options(parser)
     parser.add_argument("--max-images", type=int, default=50, help="at most this many photos")
 
 
@@ -65,9 +65,8 @@ def run(args: argparse.Namespace) -> int:
         backends=[b.strip() for b in args.backends.split(",") if b.strip()],
         localise=args.localise,
         localise_against=[a.strip() for a in args.localise_against.split(",") if a.strip()],
+        detector_options=detect_options(args),
     )
-    if args.upsample is not None:
-        options.detector_options["upsample_num_times"] = args.upsample
     result = run_matrix(graph, source, images, options)
     print(result)
     for case in result.report["cases"]:

@@ -2,6 +2,9 @@
 
 Each family (``dlib``, ``mxnet``, ``s3fd``) provides a :class:`Family` in
 ``faceport.converters.<name>.family``; :func:`convert` picks the family by sniffing the file.
+A family only reads: what a model *is* and how it is used (detector, preprocessing, export,
+references) is its model kind's business (:mod:`faceport.kinds`); a reader attaches the typed
+:class:`~faceport.modelinfo.ModelInfo` with :func:`faceport.kinds.with_info`.
 """
 
 from __future__ import annotations
@@ -15,12 +18,9 @@ from typing import TYPE_CHECKING, Any
 from faceport.errors import FaceportError
 
 if TYPE_CHECKING:
-    import numpy as np
-
-    from faceport.detect.types import Detections
     from faceport.ir import Graph
-    from faceport.verify.runners.base import Runner
 
+#: family name -> module defining ``FAMILY``; adding a framework is one folder + one line here
 FAMILY_MODULES = {
     "dlib": "faceport.converters.dlib.family",
     "mxnet": "faceport.converters.mxnet.family",
@@ -28,16 +28,8 @@ FAMILY_MODULES = {
 }
 
 
-class Detector(abc.ABC):
-    """A whole detector: image in, :class:`~faceport.detect.types.Detections` out."""
-
-    @abc.abstractmethod
-    def __call__(self, image: np.ndarray, **options: Any) -> Detections:
-        """``image``: uint8 (H, W, 3) in **RGB** order; the detector converts if needed."""
-
-
 class Family(abc.ABC):
-    """One source family: how to recognise, read and use its models."""
+    """One source family: how to recognise and read its files."""
 
     name: str = ""
     #: what ``sniff`` looks for, for error messages
@@ -49,27 +41,7 @@ class Family(abc.ABC):
 
     @abc.abstractmethod
     def convert(self, path: Path, **options: Any) -> Graph:
-        """Read ``path`` into a validated IR graph (``meta`` filled with the source sha256)."""
-
-    def detector(self, graph: Graph, *, device: str = "cpu") -> Detector | None:
-        """A detector over the converted graph, or ``None`` when the model is not one."""
-        return None
-
-    # -- verification hooks (faceport.verify.matrix) -------------------------------------
-    def preprocess(self, graph: Graph, image: np.ndarray) -> dict[str, np.ndarray]:
-        """The graph inputs the family's pipeline feeds for ``image`` (uint8 RGB HxWx3)."""
-        raise NotImplementedError(f"{self.name}: no preprocessing defined")
-
-    def reference_runner(
-        self, graph: Graph, source: Path, *, taps: list[str] | None = None
-    ) -> Runner | None:
-        """The source framework on the same feed (``feed["@image"]`` holds the raw image),
-        returning the graph outputs (or ``taps``: node names); ``None`` if there is none."""
-        return None
-
-    def reference_detector(self, source: Path) -> Detector | None:
-        """The source framework's own detection pipeline, or ``None``."""
-        return None
+        """Read ``path`` into a validated IR graph with its :class:`ModelInfo` attached."""
 
 
 def family(name: str) -> Family:

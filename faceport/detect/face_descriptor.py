@@ -10,27 +10,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from faceport.errors import FaceportError
 from faceport.ir import Graph
+from faceport.kinds import info_of
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
 _INPUT_KINDS = ("input_rgb_image_sized", "input_rgb_image")
-
-
-def _mean_rgb(meta: Mapping[str, Any]) -> np.ndarray:
-    for keys in (("r", "g", "b"), ("avg_red", "avg_green", "avg_blue")):
-        if all(k in meta for k in keys):
-            return np.array([float(meta[k]) for k in keys], dtype=np.float32)
-    raise FaceportError(
-        "input layer has no channel means", field="meta.input",
-        expected="r, g, b (or avg_red, avg_green, avg_blue)", found=sorted(meta),
-    )
 
 
 def chips_to_tensor(chips: np.ndarray, mean_rgb: np.ndarray) -> np.ndarray:
@@ -51,17 +41,17 @@ class FaceDescriptor:
     """``descriptor(chips) -> float32 (N, 128)`` for uint8 RGB chips (N, 150, 150, 3)."""
 
     def __init__(self, graph: Graph, device: str = "cpu") -> None:
-        inp = dict(graph.meta.get("input", {}))
-        if inp.get("kind") not in _INPUT_KINDS:
+        info = info_of(graph)
+        inp, pre = info.input, info.preprocess
+        if inp is None or inp.layer not in _INPUT_KINDS or pre is None:
             raise FaceportError(
-                "not an RGB-image embedding network", field="meta.input.kind",
-                expected=list(_INPUT_KINDS), found=inp.get("kind"),
+                "not an RGB-image embedding network", field="info.input.layer",
+                expected=list(_INPUT_KINDS), found=None if inp is None else inp.layer,
             )
         self.graph = graph
         self.device = device
-        self.mean_rgb = _mean_rgb(inp)
-        nr, nc = inp.get("nr"), inp.get("nc")
-        self.chip_shape = (int(nr), int(nc)) if nr and nc else None
+        self.mean_rgb = np.asarray(pre.mean, dtype=np.float32)
+        self.chip_shape = inp.size
         self._module: Any = None
 
     def module(self) -> Any:
@@ -83,18 +73,3 @@ class FaceDescriptor:
         with torch.inference_mode():
             out = self.module()(torch.from_numpy(tensor).to(self.device))
         return np.asarray(out.float().cpu().numpy().reshape(tensor.shape[0], -1))
-
-
-def chip_from_dlib(
-    image: np.ndarray, shape: Any, size: int = CHIP_SIZE, padding: float = CHIP_PADDING
-) -> np.ndarray:
-    """The aligned chip dlib's ``compute_face_descriptor(img, shape)`` would use.
-
-    ``shape`` is a ``dlib.full_object_detection`` (from a shape predictor). Uses dlib's own
-    ``get_face_chip`` (so it needs dlib); the comparison is then on identical chips.
-    """
-    from faceport.verify.runners.dlib_python import import_dlib
-
-    dlib = import_dlib()
-    chip = dlib.get_face_chip(np.ascontiguousarray(image, dtype=np.uint8), shape, size, padding)
-    return np.asarray(chip, dtype=np.uint8)

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from faceport.converters import Detector
+from faceport.detect.base import DetectOptions, Detector, pick
 from faceport.detect.mmod_decode import (
     MMODOptions,
     mmod_nms,
@@ -36,46 +36,46 @@ from faceport.detect.mmod_pyramid import image_to_tensor, pyramid_up, rect_down_
 from faceport.detect.types import Detections
 from faceport.errors import FaceportError
 from faceport.ir import Graph
+from faceport.kinds import info_of
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PYRAMID_DOWN = 6  # every dlib MMOD example network uses pyramid_down<6>
-
-
-def _mean_rgb(meta: Mapping[str, Any]) -> tuple[float, float, float]:
-    for keys in (("r", "g", "b"), ("avg_red", "avg_green", "avg_blue")):
-        if all(k in meta for k in keys):
-            return tuple(float(meta[k]) for k in keys)  # type: ignore[return-value]
-    raise FaceportError(
-        "input layer has no channel means", field="meta.input",
-        expected="r, g, b (or avg_red, avg_green, avg_blue)", found=sorted(meta),
-    )
-
 
 class MMODDetector(Detector):
-    """``detector(image_rgb_uint8, upsample_num_times=0, adjust_threshold=0.0)``.
+    """``detector(image_rgb_uint8, DetectOptions(upsample=0, score_threshold=0.0))``.
 
     ``graph`` is a converted dlib ``loss_mmod`` network whose input layer is
     ``input_rgb_image_pyramid``. ``options`` overrides the ``mmod_options`` read from the
-    model (needed for ``net_to_xml`` files, which do not carry them).
+    model (needed for ``net_to_xml`` files, which do not carry them). Contract options:
+    ``score_threshold`` (dlib's ``adjust_threshold``, default 0), ``upsample``
+    (``upsample_num_times``, default 0), ``nms_iou`` (default: the model's
+    ``overlaps_nms`` IoU).
     """
+
+    title = "dlib MMOD detector"
+    takes = frozenset({"score_threshold", "upsample", "nms_iou"})
 
     def __init__(
         self, graph: Graph, device: str = "cpu", *, options: MMODOptions | None = None
     ) -> None:
-        inp = dict(graph.meta.get("input", {}))
-        if inp.get("kind") != "input_rgb_image_pyramid":
+        info = info_of(graph)
+        inp, pre = info.input, info.preprocess
+        if inp is None or inp.layer != "input_rgb_image_pyramid" or inp.pyramid is None:
             raise FaceportError(
-                "not an MMOD detector network", field="meta.input.kind",
-                expected="input_rgb_image_pyramid", found=inp.get("kind"),
+                "not an MMOD detector network", field="info.input.layer",
+                expected="input_rgb_image_pyramid", found=None if inp is None else inp.layer,
             )
+        if pre is None:
+            raise FaceportError("input layer has no channel means", field="info.preprocess",
+                                expected="r, g, b (or avg_red, avg_green, avg_blue)")  # fmt: skip
         self.graph = graph
         self.device = device
-        self.mean_rgb = _mean_rgb(inp)
-        self.padding = int(inp.get("pyramid_padding", 10))
-        self.outer_padding = int(inp.get("pyramid_outer_padding", 11))
-        self.pyramid_down = int(inp.get("pyramid_down", DEFAULT_PYRAMID_DOWN))
-        self.options = options or MMODOptions.from_loss_meta(graph.meta.get("loss", {}))
+        self.mean_rgb = pre.mean
+        self.padding = inp.pyramid.padding
+        self.outer_padding = inp.pyramid.outer_padding
+        self.pyramid_down = inp.pyramid.down
+        head = info.head.options if info.head is not None else {}
+        self.options = options or MMODOptions.from_loss_meta(head)
         self.maps = output_to_input_maps(graph)
         self._module: Any = None
         self._canvas = threading.local()  # per-thread tensor reused by __call__
@@ -113,29 +113,40 @@ class MMODDetector(Detector):
             self._canvas.tensor = tensor
         return tensor, layout
 
-    def __call__(  # type: ignore[override]
-        self,
-        image: np.ndarray,
-        upsample_num_times: int = 0,
-        adjust_threshold: float = 0.0,
-    ) -> Detections:
-        if upsample_num_times < 0:
-            raise FaceportError("upsample_num_times must be >= 0", found=upsample_num_times)
+    def detect(self, image: np.ndarray, options: DetectOptions) -> Detections:
+        upsample = int(pick(options.upsample, 0))
+        threshold = float(pick(options.score_threshold, 0.0))
+        mmod = self.options
+        if options.nms_iou is not None:
+            mmod = replace(mmod, nms_iou_thresh=float(options.nms_iou))
         image = np.ascontiguousarray(image)
         if image.ndim == 2:  # dlib accepts 8-bit gray and replicates it to RGB
             image = np.repeat(image[:, :, None], 3, axis=2)
-        for _ in range(upsample_num_times):
+        for _ in range(upsample):
             image = pyramid_up(image)
         tensor, layout = self.to_tensor(image, reuse=True)
         if not layout.rects:
             return Detections.empty()
         output = self.forward(tensor)
-        raw = tensor_to_dets(output, self.options, self.maps, layout, adjust_threshold)
-        keep = mmod_nms(
-            raw.boxes, self.options.nms_iou_thresh, self.options.nms_percent_covered_thresh
-        )
-        boxes = rect_down_2(raw.boxes[keep], upsample_num_times)
+        raw = tensor_to_dets(output, mmod, self.maps, layout, threshold)
+        keep = mmod_nms(raw.boxes, mmod.nms_iou_thresh, mmod.nms_percent_covered_thresh)
+        boxes = rect_down_2(raw.boxes[keep], upsample)
         log.debug(
             "mmod: tensor %s, %d candidates, %d after NMS", tensor.shape, len(raw.scores), len(keep)
         )
         return Detections(boxes.reshape(-1, 4), raw.scores[keep].astype(np.float64))
+
+    def close(self) -> None:
+        self._module = None
+
+
+def network_feed(graph: Graph, image: np.ndarray) -> dict[str, np.ndarray]:
+    """``{input: float32 (1, 3, H, W)}``: ``input_rgb_image_pyramid::to_tensor`` of ``image``
+    (tiled pyramid, mean subtracted, scaled by 1/256), as the detector feeds it for
+    ``upsample`` 0."""
+    tensor, layout = MMODDetector(graph).to_tensor(np.ascontiguousarray(image))
+    if not layout.rects:
+        raise FaceportError(
+            "image too small for the MMOD input pyramid", found=tuple(image.shape[:2])
+        )
+    return {graph.inputs[0].name: tensor}

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from faceport.converters import Detector
+from faceport.detect.base import DetectOptions, Detector, pick
 from faceport.detect.nms import nms as greedy_nms
 from faceport.detect.retinaface_anchors import (
     NET3,
@@ -35,6 +35,7 @@ from faceport.detect.retinaface_anchors import (
 )
 from faceport.detect.types import Detections
 from faceport.errors import FaceportError
+from faceport.kinds import info_of
 
 if TYPE_CHECKING:
     from faceport.ir import Graph
@@ -228,9 +229,13 @@ class RetinaFaceDetector(Detector):
     """Image in, :class:`Detections` out, over a converted RetinaFace graph (torch).
 
     ``pixel_means`` / ``pixel_stds`` / ``pixel_scale`` are in RGB order (insightface keeps them
-    BGR and reverses); by default they come from ``graph.meta["preprocess"]`` (the reader's
-    record), else the ``net3`` values (0, 1, 1: mnet.25, R50).
+    BGR and reverses); by default they come from the model's info (the ``net3`` values 0, 1,
+    1 for mnet.25 and R50). Contract options: ``score_threshold`` (insightface ``threshold``,
+    0.5), ``nms_iou`` (``nms``, 0.4), ``scales`` (default ``[1.0]``).
     """
+
+    title = "RetinaFace detector"
+    takes = frozenset({"score_threshold", "nms_iou", "scales"})
 
     def __init__(
         self,
@@ -244,35 +249,24 @@ class RetinaFaceDetector(Detector):
     ) -> None:
         from faceport.lower import lower
 
-        pre = graph.meta.get("preprocess") or {}
-        if pre.get("color", "RGB") != "RGB":
-            raise FaceportError("RetinaFace graph expects non-RGB input", found=pre.get("color"))
+        pre = info_of(graph).preprocess
+        if pre is None or pre.color != "RGB":
+            raise FaceportError("RetinaFace graph expects non-RGB input",
+                                found=None if pre is None else pre.color)  # fmt: skip
         self.graph = graph
         self.device = device
         self.configs = tuple(configs)
-        means = pixel_means if pixel_means is not None else pre.get("mean", (0.0, 0.0, 0.0))
-        stds = pixel_stds if pixel_stds is not None else pre.get("std", (1.0, 1.0, 1.0))
+        means = pixel_means if pixel_means is not None else pre.mean
+        stds = pixel_stds if pixel_stds is not None else pre.std
         self.means = np.asarray(means, dtype=np.float32).reshape(3, 1, 1)
         self.stds = np.asarray(stds, dtype=np.float32).reshape(3, 1, 1)
-        self.pixel_scale = float(pixel_scale if pixel_scale is not None else pre.get("scale", 1.0))
+        self.pixel_scale = float(pixel_scale if pixel_scale is not None else pre.pixel_scale)
         self.output_names = list(graph.outputs)
         self.module: Any = lower(graph).to(device)
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         """uint8 RGB (H, W, 3) -> float32 (1, 3, H, W) network input."""
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise FaceportError("expected an RGB image (H, W, 3)", found=tuple(image.shape))
-        # one strided cast into the NCHW tensor, then only the steps that are not identities
-        # (each is the same float32 op as ``(x / scale - mean) / std``, so the same bits)
-        out = np.empty((1, 3, *image.shape[:2]), dtype=np.float32)
-        np.copyto(out[0], image.transpose(2, 0, 1), casting="unsafe")
-        if self.pixel_scale != 1.0:
-            out /= self.pixel_scale
-        if self.means.any():
-            out -= self.means
-        if (self.stds != 1).any():
-            out /= self.stds
-        return out
+        return preprocess(image, self.means, self.stds, self.pixel_scale)
 
     def forward(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
         """Run the network on a (1, 3, H, W) input; outputs keyed by graph output name."""
@@ -283,22 +277,51 @@ class RetinaFaceDetector(Detector):
         values = result if isinstance(result, tuple) else (result,)
         return {n: v.float().cpu().numpy() for n, v in zip(self.output_names, values)}
 
-    def __call__(
-        self,
-        image: np.ndarray,
-        threshold: float = 0.5,
-        nms: float = 0.4,
-        scales: Sequence[float] | None = None,
-        **options: Any,
-    ) -> Detections:
+    def detect(self, image: np.ndarray, options: DetectOptions) -> Detections:
         """Detect faces in a uint8 RGB image at each of ``scales`` (default ``[1.0]``)."""
-        if options:
-            raise FaceportError(f"unknown RetinaFace options {sorted(options)}")
         return detect_multiscale(
             lambda im: self.forward(self.preprocess(im)),
             image,
-            threshold,
-            nms,
-            scales,
+            float(pick(options.score_threshold, DEFAULT_THRESHOLD)),
+            float(pick(options.nms_iou, DEFAULT_NMS)),
+            options.scales,
             configs=self.configs,
         )
+
+    def close(self) -> None:
+        self.module = None
+
+
+DEFAULT_THRESHOLD = 0.5
+DEFAULT_NMS = 0.4
+
+
+def preprocess(
+    image: np.ndarray, means: np.ndarray, stds: np.ndarray, pixel_scale: float
+) -> np.ndarray:
+    """uint8 RGB (H, W, 3) -> float32 (1, 3, H, W): ``(pixel / pixel_scale - mean) / std``
+    (``means``/``stds`` float32 (3, 1, 1))."""
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise FaceportError("expected an RGB image (H, W, 3)", found=tuple(image.shape))
+    # one strided cast into the NCHW tensor, then only the steps that are not identities
+    # (each is the same float32 op as ``(x / scale - mean) / std``, so the same bits)
+    out = np.empty((1, 3, *image.shape[:2]), dtype=np.float32)
+    np.copyto(out[0], image.transpose(2, 0, 1), casting="unsafe")
+    if pixel_scale != 1.0:
+        out /= pixel_scale
+    if means.any():
+        out -= means
+    if (stds != 1).any():
+        out /= stds
+    return out
+
+
+def network_feed(graph: Graph, image: np.ndarray) -> dict[str, np.ndarray]:
+    """``{input: float32 (1, 3, H, W)}`` as the RetinaFace detector builds it."""
+    pre = info_of(graph).preprocess
+    if pre is None or pre.color != "RGB":
+        raise FaceportError("RetinaFace graph expects non-RGB input",
+                            found=None if pre is None else pre.color)  # fmt: skip
+    means = np.asarray(pre.mean, dtype=np.float32).reshape(3, 1, 1)
+    stds = np.asarray(pre.std, dtype=np.float32).reshape(3, 1, 1)
+    return {graph.inputs[0].name: preprocess(image, means, stds, pre.pixel_scale)}

@@ -14,19 +14,24 @@ Semantics follow SFD_pytorch's ``detect.py``/``bbox.py`` (same in face_alignment
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
-from faceport.converters import Detector
+from faceport.detect.base import DetectOptions, Detector, pick
 from faceport.detect.nms import nms
 from faceport.detect.types import Detections
+from faceport.errors import FaceportError
+from faceport.ir import Graph
+from faceport.kinds import info_of
 
 VARIANCES = (0.1, 0.2)
 STRIDES = (4, 8, 16, 32, 64, 128)
 ANCHOR_SCALE = 4
 MIN_SIDE = 32
+#: SFD_pytorch's ``img - np.array([104, 117, 123])`` (BGR)
+BGR_MEAN = (104.0, 117.0, 123.0)
 
 
 def anchors(height: int, width: int, stride: int, scale: int = ANCHOR_SCALE) -> np.ndarray:
@@ -104,10 +109,8 @@ def postprocess(
     return Detections(boxes[keep], scores[keep])
 
 
-def preprocess(image_rgb: np.ndarray, mean: Sequence[float] = (104.0, 117.0, 123.0)) -> np.ndarray:
+def preprocess(image_rgb: np.ndarray, mean: Sequence[float] = BGR_MEAN) -> np.ndarray:
     """uint8 (H, W, 3) RGB -> float32 (1, 3, H, W) BGR minus mean."""
-    from faceport.errors import FaceportError
-
     image = np.asarray(image_rgb)
     if image.ndim != 3 or image.shape[2] != 3:
         raise FaceportError("image must be (H, W, 3) RGB", expected="(H, W, 3)",
@@ -121,19 +124,25 @@ def preprocess(image_rgb: np.ndarray, mean: Sequence[float] = (104.0, 117.0, 123
 
 
 class S3FDDetector(Detector):
-    """Run a converted S3FD graph on an RGB image: ``detector(image) -> Detections``.
+    """Run a converted S3FD graph on an RGB image: ``detector(image, options) -> Detections``.
 
-    Options (keyword arguments of ``__call__``): ``score_threshold`` (0.5),
-    ``candidate_threshold`` (0.05), ``nms_iou`` (0.3), ``min_level`` (0; SFD_pytorch's later
-    ``detect.py`` skips the three finest levels with ``minscale=3``).
+    Contract options: ``score_threshold`` (0.5), ``nms_iou`` (0.3); extras
+    ``candidate_threshold`` (0.05) and ``min_level`` (0; SFD_pytorch's later ``detect.py``
+    skips the three finest levels with ``minscale=3``). Defaults come from the model's head
+    record when the reader wrote one.
     """
 
-    def __init__(self, graph: Any, device: str = "cpu") -> None:
+    title = "S3FD detector"
+    takes = frozenset({"score_threshold", "nms_iou"})
+    extras: ClassVar[Mapping[str, type]] = {"candidate_threshold": float, "min_level": int}
+
+    def __init__(self, graph: Graph, device: str = "cpu") -> None:
         from faceport.lower import lower
 
+        info = info_of(graph)
+        settings = dict(info.head.options) if info.head is not None else {}
         self.graph = graph
         self.device = device
-        settings = dict(graph.meta.get("detector", {}))
         self.strides = tuple(settings.get("strides", STRIDES))
         self.defaults = {
             "candidate_threshold": float(settings.get("candidate_threshold", 0.05)),
@@ -141,8 +150,8 @@ class S3FDDetector(Detector):
             "score_threshold": float(settings.get("score_threshold", 0.5)),
             "min_level": 0,
         }
-        self.mean = tuple(graph.meta.get("preprocess", {}).get("mean", (104.0, 117.0, 123.0)))
-        self.module = lower(graph).to(device)
+        self.mean = mean_of(graph)
+        self.module: Any = lower(graph).to(device)
 
     def forward(self, image_rgb: np.ndarray) -> list[np.ndarray]:
         """The 12 raw head outputs for one image."""
@@ -153,13 +162,31 @@ class S3FDDetector(Detector):
             outs = self.module(batch)
         return [o.float().cpu().numpy() for o in outs]
 
-    def __call__(self, image: np.ndarray, **options: Any) -> Detections:
+    def detect(self, image: np.ndarray, options: DetectOptions) -> Detections:
         """``image``: uint8 (H, W, 3) RGB; options as in the class docstring."""
-        unknown = set(options) - set(self.defaults)
-        if unknown:
-            from faceport.errors import FaceportError
-
-            raise FaceportError(f"unknown S3FD detector options {sorted(unknown)}",
-                                hint=f"known: {', '.join(self.defaults)}")
-        opts = {**self.defaults, **options}
+        opts = {
+            **self.defaults,
+            **options.extras,
+            "nms_iou": float(pick(options.nms_iou, self.defaults["nms_iou"])),
+            "score_threshold": float(
+                pick(options.score_threshold, self.defaults["score_threshold"])
+            ),
+        }
         return postprocess(self.forward(image), strides=self.strides, **opts)
+
+    def close(self) -> None:
+        self.module = None
+
+
+def mean_of(graph: Graph) -> tuple[float, float, float]:
+    """The BGR mean the model's info records (SFD_pytorch's (104, 117, 123))."""
+    pre = info_of(graph).preprocess
+    if pre is None or pre.color != "BGR":
+        raise FaceportError("S3FD graph without BGR preprocessing", field="info.preprocess",
+                            found=None if pre is None else pre.color)  # fmt: skip
+    return pre.mean
+
+
+def network_feed(graph: Graph, image: np.ndarray) -> dict[str, np.ndarray]:
+    """``{input: float32 (1, 3, H, W)}``: the S3FD detector's input for ``image``."""
+    return {graph.inputs[0].name: preprocess(image, mean_of(graph))}

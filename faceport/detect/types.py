@@ -38,6 +38,13 @@ class Detections:
             data["landmarks"] = np.round(self.landmarks, 4).tolist()
         return data
 
+    def top(self, count: int) -> Detections:
+        """The ``count`` best detections (they are sorted by descending score)."""
+        if count >= len(self):
+            return self
+        landmarks = None if self.landmarks is None else self.landmarks[:count]
+        return Detections(self.boxes[:count], self.scores[:count], landmarks)
+
     @classmethod
     def empty(cls, landmarks: int = 0) -> Detections:
         lm = np.zeros((0, landmarks, 2)) if landmarks else None

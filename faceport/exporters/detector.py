@@ -16,7 +16,6 @@ nodes are listed in ``faceport.fp16_fp32_nodes``.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -30,27 +29,23 @@ from faceport.exporters.metadata import deploy_metadata
 from faceport.exporters.onnx import DEFAULT_OPSET, export_module
 from faceport.exporters.onnx_finish import OnnxExport, finish
 from faceport.ir import Graph
+from faceport.kinds import ModelKind, all_kinds, kind_of, resolve
 
 log = logging.getLogger(__name__)
 EXAMPLE_HW = (200, 256)
 INPUTS = ["image", "score_threshold", "iou_threshold"]
 
 
-def detector_kind(graph: Graph) -> str:
-    """``dlib``, ``s3fd`` or ``retinaface``; :class:`ExportError` if not a known detector."""
-    meta = graph.meta
-    family = meta.get("family", graph.framework)
-    loss = meta.get("loss")
-    if family == "dlib" and isinstance(loss, dict) and loss.get("kind") == "loss_mmod":
-        return "dlib"
-    if family == "s3fd":
-        return "s3fd"
-    if family == "mxnet" and meta.get("model") == "retinaface":
-        return "retinaface"
-    raise ExportError(
-        "this model is not a detector faceport can export with post-processing",
-        field="meta.family", expected="dlib MMOD, S3FD or MXNet RetinaFace", found=family,
-    )  # fmt: skip
+def detector_kind(graph: Graph) -> ModelKind:
+    """The model kind, when it has a whole-detector builder; else an :class:`ExportError`."""
+    kind = kind_of(graph)
+    if kind.export_builder is None:
+        builders = [k.title for k in all_kinds() if k.export_builder is not None]
+        raise ExportError(
+            "this model is not a detector faceport can export with post-processing",
+            field="info.kind", expected=", ".join(builders), found=kind.title,
+        )  # fmt: skip
+    return kind
 
 
 def detector_module(graph: Graph) -> tuple[Any, dict[str, Any]]:
@@ -58,10 +53,10 @@ def detector_module(graph: Graph) -> tuple[Any, dict[str, Any]]:
     from faceport.lower import lower
 
     kind = detector_kind(graph)
+    assert kind.export_builder is not None
     net = lower(graph)
-    builder = importlib.import_module(f"faceport.exporters.detector_{kind}")
-    module, info = builder.build(net, graph)
-    return module.eval(), {"kind": kind, **info}
+    module, info = resolve(kind.export_builder).build(net, graph)
+    return module.eval(), {"kind": kind.name, **info}
 
 
 def example_inputs(hw: tuple[int, int] = EXAMPLE_HW, seed: int = 0) -> tuple[Any, ...]:

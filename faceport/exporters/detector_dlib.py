@@ -96,7 +96,7 @@ def build(net: nn.Module, graph: Any) -> tuple[nn.Module, dict[str, Any]]:
         from faceport.errors import ExportError
 
         raise ExportError("MMOD bounding-box regression is not in the exported detector yet",
-                          field="meta.loss.use_bounding_box_regression")  # fmt: skip
+                          field="info.head.options.use_bounding_box_regression")  # fmt: skip
     scale, offset = composed_map(det.maps)
     module = MMODWhole(
         net,

@@ -135,13 +135,18 @@ def output_index(
 
 def build(net: nn.Module, graph: Any) -> tuple[nn.Module, dict[str, Any]]:
     """The whole-detector module for a converted RetinaFace graph (insightface ``net3``)."""
-    pre = dict(graph.meta.get("preprocess", {}))
+    from faceport.errors import ExportError
+    from faceport.kinds import info_of
+
+    pre = info_of(graph).preprocess
+    if pre is None or pre.color != "RGB":
+        raise ExportError("RetinaFace graph without RGB preprocessing", field="info.preprocess")
     module = RetinaFaceWhole(
         net,
         output_index(list(graph.outputs), NET3),
-        mean_rgb=pre.get("mean", (0.0, 0.0, 0.0)),
-        std_rgb=pre.get("std", (1.0, 1.0, 1.0)),
-        pixel_scale=float(pre.get("scale", 1.0)),
+        mean_rgb=pre.mean,
+        std_rgb=pre.std,
+        pixel_scale=pre.pixel_scale,
     )
     info = {
         "image_color_order": "BGR",

@@ -84,11 +84,14 @@ class S3FDWhole(nn.Module):
 
 def build(net: nn.Module, graph: Any) -> tuple[nn.Module, dict[str, Any]]:
     """The whole-detector module for a converted S3FD graph, and what to record about it."""
-    settings = dict(graph.meta.get("detector", {}))
-    pre = dict(graph.meta.get("preprocess", {}))
+    from faceport.detect.s3fd import mean_of
+    from faceport.kinds import info_of
+
+    head = info_of(graph).head
+    settings = dict(head.options) if head is not None else {}
     module = S3FDWhole(
         net,
-        mean_bgr=pre.get("mean", (104.0, 117.0, 123.0)),
+        mean_bgr=mean_of(graph),
         strides=settings.get("strides", STRIDES),
         anchor_scale=settings.get("anchor_scale", ANCHOR_SCALE),
         variances=settings.get("variances", VARIANCES),

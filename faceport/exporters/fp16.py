@@ -10,8 +10,9 @@ become 1.00586, NMS then keeps the wrong cell and the box moves 8 px). :func:`dr
 removes every ``float32 -> Cast(float16) -> Cast(float32)`` pair the converter inserted, so
 blocked nodes run in float32 end to end.
 
-Which network nodes stay float32 is chosen per family by :func:`fp32_nodes` and recorded
-in the file's metadata (``faceport.fp16_fp32_nodes``):
+Which network nodes stay float32 is chosen per model kind (``ModelKind.fp16_fp32_nodes``,
+:mod:`faceport.kinds`) through :func:`fp32_nodes` and recorded in the file's metadata
+(``faceport.fp16_fp32_nodes``):
 
 * dlib MMOD: the last ``con`` (the 1-filter 9x9 convolution producing the score map). Its
   output's float16 quantum near the detection scores (~1.0) is 2**-10 = 9.8e-4, coarser
@@ -56,20 +57,27 @@ FLOAT, FLOAT16 = 1, 10  # onnx.TensorProto.FLOAT / FLOAT16
 
 def fp32_nodes(graph: Graph, model: Any, net_prefix: str | None = None) -> list[str]:
     """Names of the ONNX nodes of ``model`` (exported from ``graph``) that stay float32 in
-    its float16 variant (see the module doc); ``net_prefix`` marks the network's nodes.
+    its float16 variant, by the model kind's rule (see the module doc); ``net_prefix`` marks
+    the network's nodes."""
+    from faceport.kinds import kind_of, resolve
 
-    Found by structure, not by exporter-specific naming: dlib MMOD networks are a chain
-    ending in their score-map ``con``, the last ``Conv`` of the network in the (topological)
-    node order both torch exporters emit."""
-    loss = graph.meta.get("loss")
-    if isinstance(loss, dict) and loss.get("kind") == "loss_mmod":
-        prefix = net_prefix or ""
-        convs = [n.name for n in model.graph.node
-                 if n.op_type == "Conv" and n.name.startswith(prefix)]  # fmt: skip
-        if not convs:
-            raise ExportError("dlib MMOD network without a Conv node in its ONNX graph")
-        return convs[-1:]
-    return []
+    rule = kind_of(graph).fp16_fp32_nodes
+    if rule is None:
+        return []
+    kept: list[str] = resolve(rule)(graph, model, net_prefix)
+    return kept
+
+
+def last_conv(graph: Graph, model: Any, net_prefix: str | None = None) -> list[str]:
+    """dlib MMOD: the score-map ``con``. Found by structure, not by exporter-specific naming:
+    MMOD networks are a chain ending in their score-map ``con``, the last ``Conv`` of the
+    network in the (topological) node order both torch exporters emit."""
+    prefix = net_prefix or ""
+    convs = [n.name for n in model.graph.node
+             if n.op_type == "Conv" and n.name.startswith(prefix)]  # fmt: skip
+    if not convs:
+        raise ExportError("dlib MMOD network without a Conv node in its ONNX graph")
+    return convs[-1:]
 
 
 def to_float16(

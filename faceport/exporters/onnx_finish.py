@@ -69,7 +69,7 @@ def simplify(
 
     Its numeric check compares the graph before and after on one random input with
     onnxsim's default tolerance (rtol 1e-4, atol 1e-5), or the float16 row of
-    :mod:`faceport.verify.tolerance` (2e-2) for float16 graphs.
+    :mod:`faceport.tolerance` (2e-2) for float16 graphs.
 
     Returns (model, simplified?, note). onnxsim failing to handle a graph is not fatal (the
     unsimplified, checked graph is kept and the reason returned); its numeric check failing
@@ -77,7 +77,7 @@ def simplify(
     """
     import onnxsim
 
-    from faceport.verify.tolerance import tolerance_for
+    from faceport.tolerance import tolerance_for
 
     shapes = {k: list(v) for k, v in test_shapes.items()}
     tol = tolerance_for("float16") if fp16 else None

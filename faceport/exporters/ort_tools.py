@@ -112,8 +112,6 @@ def convert_to_ort(
 
 def _check_ort(path: Path) -> None:
     """An ORT-format file must open in an onnxruntime session."""
-    import onnxruntime as ort
+    from faceport.ort_session import open_session
 
-    options = ort.SessionOptions()
-    options.add_session_config_entry("session.load_model_format", "ORT")
-    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    open_session(path, ort_format=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from faceport.verify.tolerance import Tolerance, tolerance_for
+from faceport.tolerance import Tolerance, tolerance_for
 
 
 @dataclass(frozen=True)

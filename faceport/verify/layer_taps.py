@@ -20,30 +20,29 @@ from typing import Any
 
 import numpy as np
 
-from faceport.converters import Family
+from faceport.backends import make_runner
+from faceport.backends.base import Feed, Outputs
 from faceport.errors import BackendUnavailable, FaceportError
 from faceport.ir import Graph
-from faceport.verify import hooks
 from faceport.verify.localise import localise, tap_names
-from faceport.verify.runners.base import Feed, Outputs
-from faceport.verify.runners.torch_graph import TorchGraphRunner
+from faceport.verify.references import reference_runner
 
 log = logging.getLogger(__name__)
 AGAINST = ("reference", "onnxruntime-cpu")
 
 
 def _faceport_taps(graph: Graph, names: list[str], feed: Feed) -> Outputs:
-    with TorchGraphRunner(graph, outputs=names, name="torch-cpu") as mine:
+    with make_runner("torch-cpu", graph, names) as mine:
         return mine.infer(feed)
 
 
-def against_reference(fam: Family, graph: Graph, source: Path | None, feed: Feed) -> dict[str, Any]:
+def against_reference(graph: Graph, source: Path | None, feed: Feed) -> dict[str, Any]:
     names = tap_names(graph)
     if source is None:
         return {"against": "reference", "skipped": "no source model given"}
-    ref = hooks.reference_runner(fam, graph, source, taps=names)
+    ref, why_none = reference_runner(graph, source, taps=names)
     if ref is None:
-        return {"against": "reference", "skipped": f"{fam.name}: no layer-tapping reference"}
+        return {"against": "reference", "skipped": why_none}
     why = ref.why_unavailable()
     if why is not None:
         return {"against": ref.name, "skipped": why}
@@ -68,9 +67,8 @@ def _entry(against: str, result: Any) -> dict[str, Any]:
 def onnx_tap_outputs(graph: Graph, names: list[str], feed: Feed) -> Outputs:
     """Every tensor in ``names`` computed by onnxruntime on an export of ``graph`` whose
     outputs are those tensors."""
-    import onnxruntime as ort
-
     from faceport.exporters.onnx import export_onnx
+    from faceport.ort_session import open_session
 
     inputs = {s.name for s in graph.inputs}
     tapped = dataclasses.replace(graph, outputs=tuple(n for n in names if n not in inputs))
@@ -78,9 +76,7 @@ def onnx_tap_outputs(graph: Graph, names: list[str], feed: Feed) -> Outputs:
         path = Path(tmp) / "taps.onnx"
         export_onnx(tapped, path, simplify=False)
         _forget_intermediate_shapes(path)
-        options = ort.SessionOptions()
-        options.enable_mem_pattern = False
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = open_session(path, mem_pattern=False)
         out_names = [o.name for o in session.get_outputs()]
         values = session.run(
             out_names, {s.name: np.asarray(feed[s.name], np.float32) for s in graph.inputs}
@@ -104,10 +100,10 @@ def _forget_intermediate_shapes(path: Path) -> None:
 
 
 def against_onnx(graph: Graph, feed: Feed) -> dict[str, Any]:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return {"against": "onnxruntime-cpu", "skipped": "pip install onnxruntime"}
+    from faceport.ort_session import why_unavailable
+
+    if (missing := why_unavailable()) is not None:
+        return {"against": "onnxruntime-cpu", "skipped": missing}
     names = tap_names(graph)
     try:
         theirs = onnx_tap_outputs(graph, names, feed)
@@ -121,11 +117,11 @@ def against_onnx(graph: Graph, feed: Feed) -> dict[str, Any]:
 
 
 def run_localisation(
-    fam: Family, graph: Graph, source: Path | None, feed: Feed, against: str
+    graph: Graph, source: Path | None, feed: Feed, against: str
 ) -> dict[str, Any]:
     """One localisation entry for ``against`` (``reference`` or ``onnxruntime-cpu``)."""
     if against == "reference":
-        return against_reference(fam, graph, source, feed)
+        return against_reference(graph, source, feed)
     if against == "onnxruntime-cpu":
         return against_onnx(graph, feed)
     raise FaceportError(f"cannot localise against {against!r}", expected=AGAINST)

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from faceport.ir import Graph
+from faceport.tolerance import Tolerance
 from faceport.verify.compare import OutputCompareResult, compare_arrays
-from faceport.verify.tolerance import Tolerance
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,15 @@ from typing import Any
 import numpy as np
 
 from faceport import __version__
-from faceport.converters import Detector, Family
+from faceport.backends import expand, make_runner
+from faceport.backends.base import Runner
+from faceport.detect.base import DetectOptions, Detector
 from faceport.errors import FaceportError
 from faceport.ir import Graph
-from faceport.verify import hooks
-from faceport.verify.backends import expand, make_runner
+from faceport.kinds import ModelKind, info_of, kind_of
+from faceport.kinds import detector as kind_detector
 from faceport.verify.matrix_cases import detections_case, localise, run_case
-from faceport.verify.runners.base import Runner
+from faceport.verify.references import reference_detector, reference_runner
 
 log = logging.getLogger(__name__)
 SCHEMA = "faceport.verify/2"
@@ -47,7 +49,7 @@ class VerifyOptions:
     detections: bool = True
     min_iou: float = 0.99
     max_dscore: float = 1e-3
-    detector_options: dict[str, Any] = field(default_factory=dict)
+    detector_options: DetectOptions = field(default_factory=DetectOptions)
 
 
 @dataclass
@@ -66,16 +68,16 @@ class VerifyResult:
 
 
 def _runners(
-    fam: Family, graph: Graph, source: Path | None, backends: Sequence[str]
+    kind: ModelKind, graph: Graph, source: Path | None, backends: Sequence[str]
 ) -> tuple[dict[str, Runner], dict[str, str]]:
     runners: dict[str, Runner] = {}
     skipped: dict[str, str] = {}
     if source is None:
         skipped["reference"] = "no source model given (pass the original file to compare with)"
     else:
-        ref = hooks.reference_runner(fam, graph, source)
+        ref, name = reference_runner(graph, source)
         if ref is None:
-            skipped["reference"] = f"{fam.name}: no reference runner for raw outputs"
+            skipped["reference"] = name
         elif (why := ref.why_unavailable()) is not None:
             skipped[ref.name] = why
         else:
@@ -90,6 +92,22 @@ def _runners(
     return runners, skipped
 
 
+def _detectors(
+    graph: Graph, source: Path | None, options: VerifyOptions
+) -> tuple[Detector | None, Detector | None, str | None]:
+    """(faceport's detector, the source framework's, why the latter is missing)."""
+    detector = kind_detector(graph) if options.detections else None
+    if detector is None or source is None:
+        return detector, None, None
+    ref, name = reference_detector(graph, source)
+    if ref is None:
+        return detector, None, name
+    why = ref.why_unavailable()
+    if why is not None:
+        return detector, None, f"{name}: {why}"
+    return detector, ref, None
+
+
 def run_matrix(
     graph: Graph,
     source: Path | None,
@@ -97,25 +115,18 @@ def run_matrix(
     options: VerifyOptions,
 ) -> VerifyResult:
     """Run every check; unavailable backends are listed with the reason, not failed."""
-    from faceport.converters import family as family_named
-
-    fam = family_named(str(graph.meta.get("family", graph.framework)))
-    runners, skipped = _runners(fam, graph, source, options.backends)
+    kind = kind_of(graph)
+    runners, skipped = _runners(kind, graph, source, options.backends)
     cases: list[dict[str, Any]] = []
     pictures: dict[str, np.ndarray] = {}
-    detector = fam.detector(graph) if options.detections else None
-    ref_detector: Detector | None = None
-    detections_note = None
-    if detector is not None and source is not None:
-        ref_detector = hooks.reference_detector(fam, graph, source)
-        if ref_detector is None:
-            detections_note = f"{fam.name}: the source framework's detector cannot run here"
-    active = list(runners.values())
-    for runner in active:
-        runner.__enter__()
+    detector, ref_detector, detections_note = _detectors(graph, source, options)
+    active: list[Runner] = []
     try:
+        for runner in runners.values():
+            runner.__enter__()
+            active.append(runner)
         for label, image in images:
-            case = run_case(fam, graph, label, image, active)
+            case = run_case(graph, label, image, active)
             if detector is not None and "skipped" not in case:
                 try:
                     case["detections"] = detections_case(
@@ -129,6 +140,9 @@ def run_matrix(
     finally:
         for runner in active:
             runner.__exit__(None, None, None)
+        for held in (detector, ref_detector):
+            if held is not None:
+                held.close()
     report = {
         "schema": SCHEMA,
         "faceport_version": __version__,
@@ -139,23 +153,21 @@ def run_matrix(
             "python": platform.python_version(),
             "system": platform.platform(terse=True),
         },
-        "model": _model_meta(graph) | {"family": fam.name},
+        "model": _model_meta(graph) | {"family": info_of(graph).family, "kind": kind.name},
         "backends": {"ran": list(runners), "skipped": skipped},
         "cases": cases,
-        "localisation": localise(fam, graph, source, images, cases, options),
+        "localisation": localise(graph, source, images, cases, options),
     }
     report["summary"] = summarise(report)
     return VerifyResult(report, pictures)
 
 
 def _model_meta(graph: Graph) -> dict[str, Any]:
-    src = graph.meta.get("source")
-    if isinstance(src, dict):
-        return dict(src)
-    meta = {"file": src} if isinstance(src, str) else {}
-    for key in ("source_sha256", "sources", "model"):
-        if key in graph.meta:
-            meta[key] = graph.meta[key]
+    """The source files: the first as ``file``/``sha256``, all as ``sources``."""
+    files = [s.to_json() for s in info_of(graph).sources]
+    meta: dict[str, Any] = dict(files[0]) if files else {}
+    if len(files) > 1:
+        meta["sources"] = files
     return meta
 
 

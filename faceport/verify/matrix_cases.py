@@ -12,21 +12,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from faceport.converters import Detector, Family
+from faceport.backends.base import Runner
+from faceport.detect.base import Detector
 from faceport.errors import FaceportError
 from faceport.ir import Graph
-from faceport.verify import hooks
+from faceport.kinds import feed as kind_feed
+from faceport.tolerance import tolerance_for
 from faceport.verify.compare import compare_detections, compare_outputs
 from faceport.verify.layer_taps import run_localisation
-from faceport.verify.runners.base import Runner
-from faceport.verify.tolerance import tolerance_for
 
 if TYPE_CHECKING:
     from faceport.verify.matrix import VerifyOptions
 
 
 def run_case(
-    fam: Family, graph: Graph, label: str, image: np.ndarray, runners: list[Runner]
+    graph: Graph, label: str, image: np.ndarray, runners: list[Runner]
 ) -> dict[str, Any]:
     """One image through every runner; each later runner's outputs compared with the first
     that ran (the baseline); an image the model cannot take is a skipped case."""
@@ -36,7 +36,7 @@ def run_case(
         "comparisons": [],
     }
     try:
-        feed = dict(hooks.preprocess(fam, graph, image))
+        feed = dict(kind_feed(graph, image))
     except FaceportError as exc:
         case["skipped"] = f"the model cannot take this image: {exc}"
         return case
@@ -85,12 +85,12 @@ def detections_case(
     one; the drawn picture goes into ``pictures[label]``."""
     from faceport.detect.draw import draw_detections
 
-    dets = detector(image, **options.detector_options)
+    dets = detector(image, options.detector_options)
     result: dict[str, Any] = {"faceport": dets.to_json()}
     if ref_detector is None:
         pictures[label] = draw_detections(image, dets)
         return result
-    ref_dets = ref_detector(image, **options.detector_options)
+    ref_dets = ref_detector(image, options.detector_options)
     cmp = compare_detections(
         ref_dets.boxes,
         ref_dets.scores,
@@ -118,7 +118,6 @@ def histogram(ref: np.ndarray, out: np.ndarray) -> dict[str, list[float]]:
 
 
 def localise(
-    fam: Family,
     graph: Graph,
     source: Path | None,
     images: Sequence[tuple[str, np.ndarray]],
@@ -136,10 +135,10 @@ def localise(
         ]
     index = options.localise_image if options.localise_image in usable else usable[0]
     label, image = images[index]
-    feed = dict(hooks.preprocess(fam, graph, image))
+    feed = dict(kind_feed(graph, image))
     feed["@image"] = image
     entries = []
     for against in options.localise_against:
-        entry = run_localisation(fam, graph, source, feed, against)
+        entry = run_localisation(graph, source, feed, against)
         entries.append({"image": label, **entry})
     return entries

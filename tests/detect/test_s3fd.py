@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from faceport.converters import family
+from faceport.detect.base import DetectOptions
 from faceport.detect.s3fd import anchors, decode, postprocess, preprocess
 from faceport.errors import FaceportError
+from faceport.kinds import detector as kind_detector
 from faceport.verify.compare import compare_detections
+from faceport.verify.references.s3fd_model import reference_postprocess
 from tests.reference import s3fd_session
-from tests.reference.s3fd_reference import reference_postprocess
 
 
 def test_anchors_layout() -> None:
@@ -76,18 +77,18 @@ def test_family_detector_end_to_end() -> None:
     (on the group photo shrunk to 480x240, to keep the extra forwards cheap)."""
     from PIL import Image
 
-    from tests.reference.s3fd_reference import reference_detect
+    from faceport.verify.references.s3fd_model import reference_detect
 
     image = s3fd_session.photo(*s3fd_session.PHOTOS[0])
     if image is None:
         pytest.skip("shared photo absent")
     small = np.asarray(Image.fromarray(image).resize((480, 240), Image.BILINEAR))
-    detector = family("s3fd").detector(s3fd_session.converted(s3fd_session.CANONICAL))
+    detector = kind_detector(s3fd_session.converted(s3fd_session.CANONICAL))
     assert detector is not None
     dets = detector(small)
     ref = reference_detect(s3fd_session.reference(), small)
     result = compare_detections(ref[:, :4], ref[:, 4], dets.boxes, dets.scores,
                                 min_iou=0.999, max_dscore=1e-6)
     assert result and len(dets) >= 1, str(result)
-    with pytest.raises(FaceportError, match="unknown S3FD detector options"):
-        detector(small, iou=0.5)
+    with pytest.raises(FaceportError, match="does not take option 'iou'"):
+        detector(small, DetectOptions(extras={"iou": 0.5}))

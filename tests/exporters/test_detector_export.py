@@ -53,7 +53,7 @@ def image_for(relative: str, how: str) -> np.ndarray:
 def python_pipeline(name: str, relative: str, how: str) -> Any:
     """The family's own detector on a test image (dlib: restricted to pyramid level 0, as
     exported); computed once per session."""
-    from faceport.converters import family
+    from faceport.kinds import detector as kind_detector
 
     graph = graph_for(name)
     image = np.array(image_for(relative, how))
@@ -61,7 +61,7 @@ def python_pipeline(name: str, relative: str, how: str) -> Any:
         from faceport.exporters.detector_dlib import single_level_reference
 
         return single_level_reference(graph, image)
-    detector = family(graph.meta["family"]).detector(graph)
+    detector = kind_detector(graph)
     assert detector is not None, f"{name} has no Python detector"
     return detector(image)
 

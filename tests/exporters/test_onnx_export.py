@@ -23,8 +23,9 @@ PHOTO = "images/sfd_pytorch/test01.jpg"
 def network_input(name: str, hw: tuple[int, int]) -> np.ndarray:
     """A crop of a real photo, preprocessed as the file's own metadata says."""
     from faceport.exporters.metadata import preprocessing
+    from faceport.kinds import info_of
 
-    pre = preprocessing(graph_for(name).meta)
+    pre = preprocessing(info_of(graph_for(name)))
     image = photo(PHOTO)[40 : 40 + hw[0], 300 : 300 + hw[1]].astype(np.float32)
     if pre["color"] == "BGR":
         image = image[:, :, ::-1]
@@ -118,8 +119,8 @@ def test_fp16_network_export_keeps_the_mmod_score_map_float32(raw_onnx: Any) -> 
     import onnxruntime as ort
 
     from faceport.lower import lower
+    from faceport.tolerance import tolerance_for
     from faceport.verify.compare import compare_arrays
-    from faceport.verify.tolerance import tolerance_for
 
     path, _ = raw_onnx("dlib", fp16=True)
     model = onnx.load(str(path))

@@ -54,7 +54,7 @@ def converted(name: str) -> Any:
 
 @functools.cache
 def reference() -> Any:
-    from tests.reference.s3fd_reference import reference_model
+    from faceport.verify.references.s3fd_model import reference_model
 
     return reference_model(weights())
 
@@ -84,7 +84,7 @@ def photo(relative: str, size: tuple[int, int] | None) -> np.ndarray | None:
 @functools.cache
 def forwards(index: int) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]] | None:
     """(image, faceport outputs, reference outputs) for PHOTOS[index], or None if absent."""
-    from tests.reference.s3fd_reference import preprocess, reference_forward
+    from faceport.verify.references.s3fd_model import preprocess, reference_forward
 
     image = photo(*PHOTOS[index])
     if image is None:

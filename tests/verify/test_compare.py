@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from faceport.tolerance import Tolerance, tolerance_for
 from faceport.verify.compare import (
     box_iou,
     compare_arrays,
@@ -11,7 +12,6 @@ from faceport.verify.compare import (
     compare_detections,
     compare_outputs,
 )
-from faceport.verify.tolerance import Tolerance, tolerance_for
 
 
 def test_compare_arrays_reports_worst_element() -> None:

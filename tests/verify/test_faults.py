@@ -20,7 +20,7 @@ import pytest
 from faceport import registry
 from faceport.ir import Node
 from faceport.verify.matrix import VerifyOptions, run_matrix
-from faceport.verify.runners.mxnet_ref import why_mxnet_unavailable
+from faceport.verify.references.mxnet_venv import why_mxnet_unavailable
 from tests.verify.matrix_cases import MNET25, converted, photo, r50_symbol, s3fd_source
 
 LOCALISE = VerifyOptions(

@@ -27,14 +27,16 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-# run as a script: Python puts this folder first on sys.path, so the siblings import directly
-import mxnet as mx
-import numpy as np
-import oneop_cases
-import r50_symbol
-from run import Runner, save_npz
-
 HERE = Path(__file__).resolve().parent
+# the MXNet server lives in the package (it runs in .venv-mxnet, importing only mxnet/numpy)
+sys.path.insert(0, str(HERE.parents[1] / "faceport" / "verify" / "references"))
+
+# run as a script: Python puts this folder first on sys.path, so the siblings import directly
+import mxnet as mx  # noqa: E402
+import numpy as np  # noqa: E402
+import oneop_cases  # noqa: E402
+import r50_symbol  # noqa: E402
+from mxnet_server import Runner, save_npz  # noqa: E402
 
 SEED = 20240611
 

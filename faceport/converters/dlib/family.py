@@ -8,8 +8,10 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from faceport.converters import Detector, Family
+from faceport.converters import Family
 from faceport.errors import FaceportError, FormatError
+from faceport.kinds import with_info
+from faceport.modelinfo import Pyramid
 
 if TYPE_CHECKING:
     from faceport.converters.dlib.layers import DlibLayer
@@ -90,22 +92,14 @@ class DlibFamily(Family):
         top = max(layers, key=lambda layer: layer.idx)
         if from_xml and "pyramid" in top.kind:
             pyramid = {
-                "pyramid_down": pyramid_down or 6,
+                "pyramid_down": pyramid_down or Pyramid.down,
                 "pyramid_down_assumed": pyramid_down is None,
             }
             facts["input"] = {**facts.get("input", {}), **pyramid}
         graph = build_graph(layers, file=path, sha256=digest.result(), extra_meta=facts)
         if from_xml:
             _refuse_partial_batch_norm(graph, str(path))
-        return graph
-
-    def detector(self, graph: Graph, *, device: str = "cpu") -> Detector | None:
-        loss = graph.meta.get("loss") or {}
-        if loss.get("kind") != "loss_mmod":
-            return None
-        from faceport.detect.mmod import MMODDetector
-
-        return MMODDetector(graph, device=device)
+        return with_info(graph)
 
 
 def _read_xml(path: Path) -> tuple[list[DlibLayer], dict[str, Any]]:

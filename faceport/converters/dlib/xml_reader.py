@@ -39,6 +39,7 @@ _LIBXML_TEXT_LIMIT = (
     10_000_000  # XML_MAX_TEXT_LENGTH: a text node can only exceed it in a bigger file
 )
 _LAYER_TYPES = ("comp", "tag", "skip", "input", "loss")
+_READ = 1 << 20  # bytes handed to libxml2 at a time
 _IN_FLIGHT = 3  # layers decoded ahead of libxml2 at most (bounds the texts held)
 
 
@@ -60,18 +61,7 @@ def read_xml(path: str | os.PathLike[str]) -> tuple[list[DlibLayer], dict[str, A
         reader = _LayerReader(name, file.name)
         stream = RepairingReader(handle) if needs_repair(file) else None
         try:
-            events = etree.iterparse(
-                stream if stream is not None else handle,
-                events=("start", "end"),
-                resolve_entities=False,
-                no_network=True,
-                load_dtd=False,
-                huge_tree=huge,
-                remove_comments=True,
-                remove_pis=True,
-            )
-            for event, elem in events:
-                reader.feed(event, elem)
+            _parse(stream if stream is not None else handle, reader, huge)
         except etree.XMLSyntaxError as exc:
             reader.drain()  # a bad layer before the syntax error is reported first
             raise FormatError(f"malformed XML: {exc.msg}", file=name, line=exc.lineno) from None
@@ -95,6 +85,38 @@ def read_xml(path: str | os.PathLike[str]) -> tuple[list[DlibLayer], dict[str, A
     if repairs:  # ill-formed XML dlib wrote, fixed while streaming (see xml_repair)
         facts["repairs"] = repairs
     return reader.layers, facts
+
+
+def _parse(source: Any, reader: _LayerReader, huge: bool) -> None:
+    """Feed libxml2 ``_READ``-byte chunks and hand every event to ``reader`` before raising a
+    syntax error of the same chunk. (``etree.iterparse`` drops the events it had collected
+    from the chunk in which libxml2 fails, so a bad layer earlier in that chunk would lose to
+    the syntax error further down; ``XMLPullParser`` keeps them.)"""
+    parser = etree.XMLPullParser(
+        events=("start", "end"),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=huge,
+        remove_comments=True,
+        remove_pis=True,
+    )
+    while True:
+        chunk = source.read(_READ)
+        error: etree.XMLSyntaxError | None = None
+        try:
+            if chunk:
+                parser.feed(chunk)
+            else:
+                parser.close()
+        except etree.XMLSyntaxError as exc:
+            error = exc
+        for event, elem in parser.read_events():
+            reader.feed(event, elem)
+        if error is not None:
+            raise error
+        if not chunk:
+            return
 
 
 class _LayerReader:

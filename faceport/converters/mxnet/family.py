@@ -2,10 +2,8 @@
 
 ``convert`` accepts the symbol file, a ``.params`` file, or the prefix itself; the parameter
 file is the only ``<prefix>-NNNN.params`` there, or the newest epoch, or the one chosen with
-``epoch=N``. RetinaFace checkpoints (insightface's mnet.25, R50) are recognised by their
-``face_rpn_cls_prob_reshape_stride<S>`` heads; insightface's ``RetinaFace.detect`` feeds them
-float RGB pixels 0..255 with pixel_means 0, pixel_stds 1, pixel_scale 1 (it reverses the
-channels of a cv2 BGR image), which ``meta["preprocess"]`` records.
+``epoch=N``. What the network is (RetinaFace is recognised by its heads) is decided by the
+model-kind registry (:mod:`faceport.kinds.retinaface`), not here.
 """
 
 from __future__ import annotations
@@ -14,15 +12,15 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from faceport.converters import Detector, Family
+from faceport.converters import Family
 from faceport.errors import FaceportError
+from faceport.kinds import with_info
 
 if TYPE_CHECKING:
     from faceport.ir import Graph
 
 SYMBOL_SUFFIX = "-symbol.json"
 _PARAMS = re.compile(r"-(\d{4,})\.params$")
-RETINAFACE_HEAD = re.compile(r"face_rpn_(cls_prob_reshape|bbox_pred|landmark_pred)_stride(\d+)$")
 
 
 def _prefix(path: Path) -> Path:
@@ -64,13 +62,6 @@ def glob_escape(text: str) -> str:
     return re.sub(r"([\[\]*?])", r"[\1]", text)
 
 
-def is_retinaface(graph: Graph) -> bool:
-    """True when the outputs are RetinaFace's cls/bbox/landmark heads per stride."""
-    return bool(graph.outputs) and any(
-        RETINAFACE_HEAD.search(name) and "cls_prob" in name for name in graph.outputs
-    ) and all(RETINAFACE_HEAD.search(name) for name in graph.outputs)
-
-
 class MXNetFamily(Family):
     """MXNet Module checkpoints (symbol JSON + NDArray-list params), read without MXNet."""
 
@@ -104,28 +95,7 @@ class MXNetFamily(Family):
             if graph.inputs
             else None,
         )
-        if is_retinaface(graph):
-            meta["model"] = "retinaface"
-            meta["preprocess"] = {
-                "color": "RGB",
-                "mean": [0.0, 0.0, 0.0],
-                "std": [1.0, 1.0, 1.0],
-                "scale": 1.0,
-                "layout": "NCHW",
-                "note": "insightface RetinaFace.detect: (pixel/pixel_scale - mean)/std, RGB",
-            }
-            meta["strides"] = sorted(
-                {int(m.group(2)) for n in graph.outputs if (m := RETINAFACE_HEAD.search(n))},
-                reverse=True,
-            )
-        return replace(graph, meta=meta)
-
-    def detector(self, graph: Graph, *, device: str = "cpu") -> Detector | None:
-        if not is_retinaface(graph):
-            return None
-        from faceport.detect.retinaface import RetinaFaceDetector
-
-        return RetinaFaceDetector(graph, device=device)
+        return with_info(replace(graph, meta=meta))
 
 
 FAMILY = MXNetFamily()

@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from faceport.converters import Detector, Family
+from faceport.converters import Family
 from faceport.errors import FaceportError
+from faceport.kinds import with_info
 
 if TYPE_CHECKING:
     from faceport.ir import Graph
@@ -66,12 +67,7 @@ class S3FDFamily(Family):
             "source": {"file": Path(path).name, "sha256": sha256_file(path)},
             "container": checkpoint.container,
         }
-        return build_graph(mapped, file=str(path), meta=meta)
-
-    def detector(self, graph: Graph, *, device: str = "cpu") -> Detector | None:
-        from faceport.detect.s3fd import S3FDDetector
-
-        return S3FDDetector(graph, device)
+        return with_info(build_graph(mapped, file=str(path), meta=meta))
 
 
 FAMILY = S3FDFamily()

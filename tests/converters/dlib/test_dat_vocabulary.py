@@ -249,7 +249,7 @@ _BN_AS_AFFINE = {"affine_con_from_bn", "affine_fc_from_bn"}
 @pytest.fixture(scope="module")
 def dlib19_cases(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from faceport.errors import FaceportError
-    from faceport.verify.runners.dlib_cpp import make_layer_cases, why_no_binary
+    from faceport.verify.references.dlib_cpp import make_layer_cases, why_no_binary
 
     reason = why_no_binary()
     if reason is not None:

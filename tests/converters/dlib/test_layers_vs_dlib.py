@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from faceport.tolerance import Tolerance
 from faceport.verify.compare import compare_arrays
-from faceport.verify.runners.dlib_cpp import make_layer_cases, why_no_binary
-from faceport.verify.tolerance import Tolerance
+from faceport.verify.references.dlib_cpp import make_layer_cases, why_no_binary
 
 pytestmark = pytest.mark.reference
 

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from faceport.verify.runners.mxnet_ref import REPO, venv_python, why_mxnet_unavailable
+from faceport.verify.references.mxnet_venv import venv_python, why_mxnet_unavailable
+from tests.conftest import REPO
 
 TOOLS = REPO / "tools" / "mxnet_ref"
 OUT = REPO / "build" / "mxnet_fixtures"

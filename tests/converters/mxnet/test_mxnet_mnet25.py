@@ -12,6 +12,7 @@ import pytest
 from faceport.converters import convert, sniff
 from faceport.converters.mxnet.family import FAMILY
 from faceport.ir import Graph
+from faceport.kinds import detector as kind_detector
 from faceport.lower import lower
 from tests.conftest import shared_fixture
 
@@ -35,9 +36,11 @@ def module(graph: Graph) -> Any:
 def test_meta(graph: Graph) -> None:
     assert sniff(shared_fixture(SYMBOL)) is FAMILY
     assert {s["file"]: s["sha256"] for s in graph.meta["sources"]} == SHA
-    assert graph.meta["model"] == "retinaface" and graph.meta["strides"] == [32, 16, 8]
-    assert graph.meta["preprocess"]["color"] == "RGB"
-    assert graph.meta["preprocess"]["mean"] == [0.0, 0.0, 0.0]
+    info = graph.info
+    assert info is not None and info.kind == "retinaface"
+    assert info.head is not None and info.head.options["strides"] == [32, 16, 8]
+    assert info.preprocess is not None and info.preprocess.color == "RGB"
+    assert info.preprocess.mean == (0.0, 0.0, 0.0) and info.preprocess.std == (1.0, 1.0, 1.0)
     assert graph.inputs[0].name == "data" and graph.inputs[0].shape == (None, 3, None, None)
     assert graph.meta["unused_params"] == []
     assert len(graph.params) == 273
@@ -101,5 +104,5 @@ def test_first_layers_match_numpy(graph: Graph) -> None:
 def test_detector_hook(graph: Graph) -> None:
     if importlib.util.find_spec("faceport.detect.retinaface") is None:
         pytest.skip("faceport.detect.retinaface (another helper's module) is not there yet")
-    detector = FAMILY.detector(graph)
+    detector = kind_detector(graph)
     assert detector is not None and type(detector).__name__ == "RetinaFaceDetector"

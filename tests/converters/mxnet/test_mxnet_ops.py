@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from mx_files import Sym, write_checkpoint
 
+from faceport.backends import make_runner
 from faceport.converters.mxnet.family import FAMILY
 from faceport.ir import Graph
-from faceport.verify.runners.torch_graph import TorchGraphRunner
 
 RNG = np.random.default_rng(1234)
 
@@ -39,7 +39,7 @@ def one_op(tmp: Path, op: str, inputs: list[np.ndarray], params: dict[str, np.nd
     symbol = write_checkpoint(tmp, s, stored)
     graph = FAMILY.convert(symbol)
     feed = {spec.name: x for spec, x in zip(graph.inputs, inputs, strict=True)}
-    with TorchGraphRunner(graph) as runner:
+    with make_runner("torch-cpu", graph) as runner:
         out = runner.infer(feed)
     return out["node"], graph
 

@@ -6,11 +6,13 @@ import inspect
 
 from faceport.converters.mxnet.ops.table import DOC, render
 from faceport.registry import supported_ops, table
+from tests.conftest import REPO
 
 
 def test_generated_table_is_current() -> None:
-    assert DOC.exists(), "run: python -m faceport.converters.mxnet.ops.table"
-    assert DOC.read_text(encoding="utf-8") == render(), (
+    doc = REPO / DOC
+    assert doc.exists(), "run: python -m faceport.converters.mxnet.ops.table"
+    assert doc.read_text(encoding="utf-8") == render(), (
         "docs/mxnet_ops.md is stale: run python -m faceport.converters.mxnet.ops.table"
     )
 

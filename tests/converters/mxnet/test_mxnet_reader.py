@@ -16,6 +16,7 @@ from mx_files import Sym, params_bytes, write_checkpoint
 from faceport.converters import sniff
 from faceport.converters.mxnet.family import FAMILY, checkpoint_files
 from faceport.errors import FaceportError, FormatError, UnsupportedOpError
+from faceport.kinds import detector as kind_detector
 from faceport.lower import lower
 
 
@@ -144,7 +145,7 @@ def test_family_sniff_and_epochs(tmp_path: Path) -> None:
     assert checkpoint_files(tmp_path / "model-0003.params")[1].name == "model-0003.params"
     with pytest.raises(FaceportError, match="epoch 7"):
         checkpoint_files(symbol, epoch=7)
-    assert FAMILY.detector(FAMILY.convert(symbol)) is None  # not a RetinaFace
+    assert kind_detector(FAMILY.convert(symbol)) is None  # not a RetinaFace
 
 
 _ATTR_TEXT = st.one_of(

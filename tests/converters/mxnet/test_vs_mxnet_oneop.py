@@ -12,10 +12,10 @@ import logging
 import pytest
 from mxnet_ref_fixtures import cases, fixtures, load_npz, path
 
+from faceport.backends import make_runner
 from faceport.registry import table
+from faceport.tolerance import tolerance_for
 from faceport.verify.compare import compare_arrays
-from faceport.verify.runners.torch_graph import TorchGraphRunner
-from faceport.verify.tolerance import tolerance_for
 
 pytestmark = pytest.mark.reference
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def check_case(case: dict) -> list[str]:
         # positional: MXNet names a few outputs by kind (make_loss -> "<node>_loss"), the IR
         # names every output 0 after its node
         assert len(graph.outputs) == len(run["outputs"]), (graph.outputs, run["outputs"])
-        with TorchGraphRunner(graph) as runner:
+        with make_runner("torch-cpu", graph) as runner:
             got = runner.infer({spec.name: feed[spec.name] for spec in graph.inputs})
         for name, mine in zip(run["outputs"], graph.outputs):
             ref = expected[name]

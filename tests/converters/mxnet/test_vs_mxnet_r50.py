@@ -16,11 +16,11 @@ import pytest
 from mxnet_ref_fixtures import cases, load_npz, path
 
 from faceport import registry
+from faceport.backends import make_runner
 from faceport.ir import Graph
+from faceport.tolerance import Tolerance
 from faceport.verify.compare import OutputCompareResult, compare_arrays
-from faceport.verify.runners.mxnet_ref import MXNetRunner
-from faceport.verify.runners.torch_graph import TorchGraphRunner
-from faceport.verify.tolerance import Tolerance
+from faceport.verify.references.mxnet_venv import MXNetRunner
 
 pytestmark = pytest.mark.reference
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def test_structure_is_the_real_one(graph: Graph) -> None:
             "SoftmaxActivation", "Reshape", "elemwise_add", "Activation"} <= ops
     assert graph.node("bn_data").attrs.get("fix_gamma") in (True, "True")
     assert len(graph.outputs) == 9
-    assert graph.meta.get("model") == "retinaface"
+    assert graph.info is not None and graph.info.kind == "retinaface"
 
 
 @pytest.mark.parametrize("run_index", [0, 1])
@@ -58,7 +58,7 @@ def test_outputs_match_mxnet(r50: dict[str, Any], graph: Graph, run_index: int) 
     feed = load_npz(r50, run["inputs"])
     expected = load_npz(r50, run["expected"])
     assert list(graph.outputs) == run["outputs"]
-    with TorchGraphRunner(graph) as runner:
+    with make_runner("torch-cpu", graph) as runner:
         got = runner.infer(feed)
     results = [compare_arrays(name, expected[name], got[name], TOL) for name in run["outputs"]]
     for result in results:
@@ -69,7 +69,7 @@ def test_outputs_match_mxnet(r50: dict[str, Any], graph: Graph, run_index: int) 
 def _per_node(graph: Graph, feed: dict[str, Any], mx_names: list[str],
               ir_names: list[str], r50: dict[str, Any]) -> list[OutputCompareResult]:
     """Every node's output, faceport vs MXNet internals, in topological order."""
-    with TorchGraphRunner(graph, outputs=ir_names) as runner:
+    with make_runner("torch-cpu", graph, ir_names) as runner:
         mine = runner.infer(feed)
     with MXNetRunner(path(r50, "symbol"), path(r50, "params"), outputs=mx_names) as runner:
         ref = runner.infer(feed)

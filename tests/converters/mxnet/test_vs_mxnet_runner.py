@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from faceport.backends.base import RunnerUnavailable
 from faceport.errors import FaceportError
-from faceport.verify.runners import mxnet_ref
-from faceport.verify.runners.base import RunnerUnavailable
-from faceport.verify.runners.mxnet_ref import MXNetRunError, MXNetRunner, MXNetServer
+from faceport.verify.references import mxnet_venv as mxnet_ref
+from faceport.verify.references.mxnet_venv import MXNetRunError, MXNetRunner, MXNetServer
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures"
 MNET = SHARED / "retinaface_mxnet" / "mnet.25"

@@ -11,7 +11,7 @@ from torch import nn
 
 from faceport.converters.s3fd.finetune import load_pretrained
 from faceport.converters.s3fd.layout import BACKBONE, expected_shapes
-from tests.reference.s3fd_reference import RefS3FD
+from faceport.verify.references.s3fd_model import RefS3FD
 
 
 class Modified(RefS3FD):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from faceport.tolerance import Tolerance
 from faceport.verify.compare import compare_arrays
-from faceport.verify.tolerance import Tolerance
+from faceport.verify.references.s3fd_model import preprocess, reference_forward
 from tests.reference import s3fd_session
-from tests.reference.s3fd_reference import preprocess, reference_forward
 
 ABS_1E5 = Tolerance(1e-5, 0.0, relative_to_scale=False)
 NAMES = [f"{layout}_{container}" for layout in

@@ -1,7 +1,8 @@
 """Generate ``docs/mxnet_ops.md``, the supported-op table, from the converter registry.
 
-``python -m faceport.converters.mxnet.ops.table`` rewrites the file; ``--check`` exits 1 when
-it is stale (a test runs the same comparison).
+``python -m faceport.converters.mxnet.ops.table [PATH]`` (from the checkout root; PATH defaults
+to ``docs/mxnet_ops.md``) rewrites the file; ``--check`` exits 1 when it is stale (a test runs
+the same comparison).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 
 from faceport.registry import table
 
-DOC = Path(__file__).resolve().parents[4] / "docs" / "mxnet_ops.md"
+#: where the table lives in a source checkout (relative to its root)
+DOC = Path("docs") / "mxnet_ops.md"
 
 
 def summary(fn: object) -> str:
@@ -43,18 +45,19 @@ def render() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("path", nargs="?", type=Path, default=DOC, help="the table to write")
     parser.add_argument("--check", action="store_true", help="fail if the file is stale")
     args = parser.parse_args(argv)
     text = render()
     if args.check:
-        current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+        current = args.path.read_text(encoding="utf-8") if args.path.exists() else ""
         return 0 if current == text else 1
     from faceport.atomic import write_atomic
 
     def write(tmp: Path) -> None:
         tmp.write_text(text, encoding="utf-8")
 
-    write_atomic(DOC, write)
+    write_atomic(args.path, write)
     return 0
 
 

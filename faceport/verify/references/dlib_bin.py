@@ -1,4 +1,4 @@
-"""dlib's own Python bindings (``dlib-bin``) as reference runners.
+"""dlib's own Python bindings (``dlib-bin``) as references.
 
 * :class:`DlibMMODRunner`: ``dlib.cnn_face_detection_model_v1(path)(image, upsample)``;
   feed ``{"image": uint8 (H, W, 3) RGB}``, outputs ``boxes`` float64 (N, 4) as dlib's
@@ -6,6 +6,9 @@
 * :class:`DlibDescriptorRunner`: ``dlib.face_recognition_model_v1(path)
   .compute_face_descriptor(chips, num_jitters=0)`` on aligned 150x150 chips; feed
   ``{"chips": uint8 (N, 150, 150, 3)}``, output ``descriptors`` float64 (N, 128).
+
+* :class:`DlibBinDetector`: the MMOD pipeline under the detector contract (reference
+  ``dlib-bin``).
 
 ``dlib`` is imported only when a runner is activated (``import faceport`` stays light).
 """
@@ -18,8 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from faceport.backends.base import Feed, Outputs, Runner
+from faceport.detect.base import DetectOptions, Detector, pick
+from faceport.detect.types import Detections
 from faceport.errors import FaceportError
-from faceport.verify.runners.base import Feed, Outputs, Runner
+from faceport.ir import Graph
 
 INSTALL_HINT = "pip install dlib-bin"
 
@@ -98,3 +104,63 @@ class DlibDescriptorRunner(_DlibModelRunner):
         batch = [np.ascontiguousarray(c) for c in chips]
         vectors = self._model.compute_face_descriptor(batch, 0)
         return {"descriptors": np.array([np.asarray(v) for v in vectors], dtype=np.float64)}
+
+
+class DlibBinDetector(Detector):
+    """``dlib.cnn_face_detection_model_v1(source)(image, upsample_num_times)`` under the
+    detector contract. dlib's Python API has no threshold argument (it keeps scores > 0): a
+    ``score_threshold >= 0`` is applied to its output, which equals dlib's
+    ``adjust_threshold`` (greedy NMS in score order: a box under the threshold only ever
+    suppresses boxes under it too); a negative one cannot be reproduced and is refused."""
+
+    title = "dlib-bin MMOD detector"
+    takes = frozenset({"upsample", "score_threshold"})
+
+    def __init__(self, source: str | os.PathLike[str]) -> None:
+        self.source = Path(source)
+        self._runners: dict[int, DlibMMODRunner] = {}
+
+    def why_unavailable(self) -> str | None:
+        return DlibMMODRunner(self.source).why_unavailable()
+
+    def detect(self, image: np.ndarray, options: DetectOptions) -> Detections:
+        upsample = int(pick(options.upsample, 0))
+        threshold = float(pick(options.score_threshold, 0.0))
+        if threshold < 0:
+            raise FaceportError(
+                "dlib's Python detector cannot lower its threshold below 0",
+                field="score_threshold", found=threshold,
+            )  # fmt: skip
+        runner = self._runners.get(upsample)
+        if runner is None:
+            runner = DlibMMODRunner(self.source, upsample_num_times=upsample)
+            runner.__enter__()
+            self._runners[upsample] = runner
+        image = np.asarray(image)
+        if image.ndim == 2:
+            image = np.repeat(image[:, :, None], 3, axis=2)
+        out = runner.infer({"image": image})
+        keep = out["scores"] > threshold
+        order = np.argsort(-out["scores"][keep], kind="stable")
+        return Detections(out["boxes"][keep][order], out["scores"][keep][order])
+
+    def close(self) -> None:
+        for runner in self._runners.values():
+            runner.__exit__(None, None, None)
+        self._runners.clear()
+
+
+def chip_from_dlib(
+    image: np.ndarray, shape: Any, size: int = 150, padding: float = 0.25
+) -> np.ndarray:
+    """The aligned chip dlib's ``compute_face_descriptor(img, shape)`` would use: dlib's own
+    ``get_face_chip`` on a ``dlib.full_object_detection`` (so the comparison is on identical
+    chips)."""
+    dlib = import_dlib()
+    chip = dlib.get_face_chip(np.ascontiguousarray(image, dtype=np.uint8), shape, size, padding)
+    return np.asarray(chip, dtype=np.uint8)
+
+
+def detector(graph: Graph, source: Path) -> DlibBinDetector:
+    """Reference entry ``dlib-bin``: dlib's own MMOD pipeline on ``source``."""
+    return DlibBinDetector(source)

@@ -115,5 +115,5 @@ def postprocess(outputs: list[Any], height: int, width: int, threshold: float,
     order = scores.ravel().argsort()[::-1]
     dets = np.hstack((boxes, scores)).astype(np.float32)[order]
     marks = marks[order]
-    keep = _nms(dets, nms) if len(dets) else []
-    return {"boxes": dets[keep, :4], "scores": dets[keep, 4], "landmarks": marks[keep]}
+    final = _nms(dets, nms) if len(dets) else []
+    return {"boxes": dets[final, :4], "scores": dets[final, 4], "landmarks": marks[final]}

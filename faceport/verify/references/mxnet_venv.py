@@ -1,7 +1,8 @@
 """The MXNet reference runner: a checkpoint run by real MXNet in its own venv.
 
 MXNet 1.9 needs numpy < 1.24 and so cannot share faceport's venv; ``make reference-mxnet``
-builds ``.venv-mxnet``. This runner talks to ``tools/mxnet_ref/run.py`` running there, a
+builds ``.venv-mxnet`` (found by :func:`faceport.verify.references.paths.mxnet_python`). This
+runner talks to :mod:`faceport.verify.references.mxnet_server` (package data) running there, a
 JSON-lines server, exchanging arrays through ``.npz`` files in a temporary folder. One server
 process is shared by every runner of this Python process (importing MXNet costs seconds), and
 it keeps bound executors cached, so a test module pays the import once.
@@ -25,13 +26,13 @@ from typing import Any
 
 import numpy as np
 
+from faceport.backends.base import Feed, Outputs, Runner, RunnerUnavailable
 from faceport.errors import FaceportError
-from faceport.verify.runners.base import Feed, Outputs, Runner, RunnerUnavailable
+from faceport.verify.references import paths
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[3]
-SCRIPT = REPO / "tools" / "mxnet_ref" / "run.py"
+SCRIPT = paths.MXNET_SERVER
 DEFAULT_TIMEOUT_S = 300.0
 _STARTUP_TIMEOUT_S = 120.0
 
@@ -52,25 +53,18 @@ class MXNetRunError(FaceportError):
 
 
 def venv_python() -> Path:
-    """The reference venv's interpreter (``FACEPORT_MXNET_PYTHON`` overrides)."""
-    override = os.environ.get("FACEPORT_MXNET_PYTHON")
-    return Path(override) if override else REPO / ".venv-mxnet" / "bin" / "python"
+    """The reference venv's interpreter (see :func:`paths.mxnet_python`)."""
+    found = paths.mxnet_python()
+    if found.path is None:
+        raise RunnerUnavailable(found.missing or "no MXNet reference venv")
+    return found.path
 
 
 def why_mxnet_unavailable() -> str | None:
     """``None`` when the MXNet reference can run, else what is missing and how to get it."""
-    python = venv_python()
     if not SCRIPT.is_file():
-        return f"{SCRIPT} is missing (run from a faceport source checkout)"
-    if not python.is_file():
-        return f"no MXNet reference venv at {python.parent.parent}: run `make reference-mxnet`"
-    stamp = python.parent.parent / ".installed"
-    if "FACEPORT_MXNET_PYTHON" not in os.environ and not stamp.exists():
-        return (
-            f"{python.parent.parent} is incomplete (mxnet did not install or import): "
-            "run `make reference-mxnet` and read its output"
-        )
-    return None
+        return f"the MXNet server {SCRIPT} is missing from this installation"
+    return paths.mxnet_python().missing
 
 
 class MXNetServer:

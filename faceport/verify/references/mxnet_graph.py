@@ -1,13 +1,12 @@
-"""Verification hooks of the MXNet family (``MXNetFamily`` delegates here).
+"""Reference ``mxnet``: a checkpoint run by real MXNet, under faceport's tensor names.
 
-* :func:`preprocess`: :meth:`faceport.detect.retinaface.RetinaFaceDetector.preprocess` with
-  the graph's recorded settings (insightface ``net3``: RGB, ``(pixel / scale - mean) / std``).
-* :func:`reference_runner`: the checkpoint run by real MXNet in ``.venv-mxnet``
-  (:class:`faceport.verify.runners.mxnet_ref.MXNetRunner`). A faceport tensor is the output of
+* :class:`MXNetGraphRunner`: the checkpoint run by MXNet in ``.venv-mxnet``
+  (:class:`faceport.verify.references.mxnet_venv.MXNetRunner`). A faceport tensor is the output of
   the symbol node its IR node came from (``Node.source.key`` = ``nodes[i]``), so taps are
   requested by that node's MXNet name and returned under the faceport name.
-* :func:`reference_detector`: MXNet's raw outputs decoded by faceport's insightface decode
-  (:func:`faceport.detect.retinaface.retinaface_proposals`), so only the network differs.
+* :class:`MXNetRetinaFaceDetector`: MXNet's raw outputs decoded by faceport's insightface
+  decode (:func:`faceport.detect.retinaface.detect_multiscale`), so only the network differs;
+  the feed is the RetinaFace kind's own (:func:`faceport.kinds.feed`).
 """
 
 from __future__ import annotations
@@ -16,50 +15,25 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-from faceport.converters import Detector
+from faceport.backends.base import Feed, Outputs, Runner
+from faceport.detect.base import DetectOptions, Detector, pick
 from faceport.detect.types import Detections
 from faceport.errors import FaceportError
 from faceport.ir import Graph
-from faceport.verify.runners.base import Feed, Outputs, Runner
+from faceport.kinds import feed as kind_feed
+from faceport.kinds import info_of
 
 _NODE_KEY = re.compile(r"^nodes\[(\d+)\]$")
-
-
-def _settings(graph: Graph) -> SimpleNamespace:
-    """The attributes ``RetinaFaceDetector.preprocess`` reads, from ``meta["preprocess"]``."""
-    pre = graph.meta.get("preprocess") or {}
-    if pre.get("color", "RGB") != "RGB":
-        raise FaceportError("MXNet graph expects non-RGB input", found=pre.get("color"))
-    return SimpleNamespace(
-        means=np.asarray(pre.get("mean", (0.0, 0.0, 0.0)), dtype=np.float32).reshape(3, 1, 1),
-        stds=np.asarray(pre.get("std", (1.0, 1.0, 1.0)), dtype=np.float32).reshape(3, 1, 1),
-        pixel_scale=float(pre.get("scale", 1.0)),
-    )
-
-
-def preprocess(graph: Graph, image: np.ndarray) -> dict[str, np.ndarray]:
-    """``{input: float32 (1, 3, H, W)}`` as the RetinaFace detector builds it."""
-    from faceport.detect.retinaface import RetinaFaceDetector
-
-    if graph.meta.get("model") != "retinaface":
-        raise FaceportError(
-            "no preprocessing is recorded for this MXNet model (only RetinaFace's is known)",
-            hint="compare on random tensors with faceport's API instead",
-        )
-    tensor = RetinaFaceDetector.preprocess(_settings(graph), image)  # type: ignore[arg-type]
-    return {graph.inputs[0].name: tensor}
 
 
 def _checkpoint(graph: Graph, source: Path) -> tuple[Path, Path]:
     from faceport.converters.mxnet.family import checkpoint_files
 
-    names = [s.get("file", "") for s in graph.meta.get("sources") or ()]
-    params = [n for n in names if n.endswith(".params")]
+    params = [s.file for s in info_of(graph).sources if s.file.endswith(".params")]
     symbol, default = checkpoint_files(source)
     if params and (symbol.parent / params[0]).is_file():
         return symbol, symbol.parent / params[0]
@@ -99,12 +73,12 @@ class MXNetGraphRunner(Runner):
         self._names: dict[str, str] = {}
 
     def why_unavailable(self) -> str | None:
-        from faceport.verify.runners.mxnet_ref import why_mxnet_unavailable
+        from faceport.verify.references.mxnet_venv import why_mxnet_unavailable
 
         return why_mxnet_unavailable()
 
     def activate(self) -> None:
-        from faceport.verify.runners.mxnet_ref import MXNetRunner
+        from faceport.verify.references.mxnet_venv import MXNetRunner
 
         symbol, params = _checkpoint(self.graph, self.source)
         wanted = None
@@ -128,40 +102,41 @@ class MXNetGraphRunner(Runner):
             self._inner = None
 
 
-def reference_runner(graph: Graph, source: Path, taps: Sequence[str] | None = None) -> Runner:
-    return MXNetGraphRunner(graph, source, taps)
-
-
 class MXNetRetinaFaceDetector(Detector):
     """insightface's ``RetinaFace.detect`` with MXNet computing the network."""
+
+    title = "MXNet RetinaFace detector"
+    takes = frozenset({"score_threshold", "nms_iou", "scales"})
 
     def __init__(self, graph: Graph, source: Path) -> None:
         self.graph = graph
         self.runner = MXNetGraphRunner(graph, source)
         self._entered = False
 
-    def __call__(
-        self,
-        image: np.ndarray,
-        threshold: float = 0.5,
-        nms: float = 0.4,
-        scales: Sequence[float] | None = None,
-        **options: Any,
-    ) -> Detections:
-        from faceport.detect.retinaface import detect_multiscale
+    def why_unavailable(self) -> str | None:
+        return self.runner.why_unavailable()
+
+    def detect(self, image: np.ndarray, options: DetectOptions) -> Detections:
+        from faceport.detect.retinaface import DEFAULT_NMS, DEFAULT_THRESHOLD, detect_multiscale
 
         if not self._entered:
             self.runner.__enter__()
             self._entered = True
         return detect_multiscale(
-            lambda im: self.runner.infer(preprocess(self.graph, im)), image, threshold, nms, scales
-        )
+            lambda im: self.runner.infer(kind_feed(self.graph, im)), image,
+            float(pick(options.score_threshold, DEFAULT_THRESHOLD)),
+            float(pick(options.nms_iou, DEFAULT_NMS)), options.scales,
+        )  # fmt: skip
+
+    def close(self) -> None:
+        if self._entered:
+            self.runner.__exit__(None, None, None)
+            self._entered = False
 
 
-def reference_detector(graph: Graph, source: Path) -> Detector | None:
-    """MXNet + the insightface decode, or ``None`` (not RetinaFace, or no MXNet here)."""
-    if graph.meta.get("model") != "retinaface":
-        return None
-    if MXNetGraphRunner(graph, source).why_unavailable() is not None:
-        return None
+def runner(graph: Graph, source: Path, taps: Sequence[str] | None = None) -> Runner:
+    return MXNetGraphRunner(graph, source, taps)
+
+
+def detector(graph: Graph, source: Path) -> Detector:
     return MXNetRetinaFaceDetector(graph, source)

@@ -1,4 +1,5 @@
-"""dlib's own C++ library (libdlib-dev 19.24, via ``build/dlib_ref/dlib_ref``) as a runner.
+"""dlib's own C++ library (libdlib-dev 19.24, via ``build/dlib_ref/dlib_ref``): reference
+``dlib-cpp``.
 
 The tool (sources in ``tools/dlib_ref``, built by ``make dlib-ref``) loads a model as dlib's
 example network types (the mmod face detector of ``dnn_mmod_face_detection_ex.cpp``, the face
@@ -9,7 +10,7 @@ the tag ``net_to_xml`` writes, ``idx`` dlib's layer index) plus ``"input"`` (the
 input layer produces, float32 (1, 3, H, W)).
 
 The image is handed over as a binary PPM, so no image decoder stands between the caller's
-uint8 array and dlib.
+uint8 array and dlib. The tool is found by :func:`faceport.verify.references.paths.dlib_ref`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -26,40 +26,25 @@ from typing import Any
 
 import numpy as np
 
+from faceport.backends.base import Feed, Outputs, Runner
 from faceport.errors import FaceportError
-from faceport.verify.runners.base import Feed, Outputs, Runner
+from faceport.ir import Graph
+from faceport.verify.references import paths
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[3]
-#: where ``make dlib-ref`` puts the tool; ``FACEPORT_DLIB_REF`` overrides it
-DEFAULT_BINARY = REPO / "build" / "dlib_ref" / "dlib_ref"
-APT_PACKAGES = "libdlib-dev libblas-dev liblapack-dev"
 KINDS = {"mmod": "image", "resnet": "chip"}
 DEFAULT_TIMEOUT_S = 600.0
 
 
 def dlib_ref_binary() -> Path | None:
     """The built tool, or ``None`` when it is absent."""
-    override = os.environ.get("FACEPORT_DLIB_REF")
-    candidates = [Path(override)] if override else [DEFAULT_BINARY]
-    found = shutil.which("dlib_ref")
-    if not override and found:
-        candidates.append(Path(found))
-    for path in candidates:
-        if path.is_file() and os.access(path, os.X_OK):
-            return path
-    return None
+    return paths.dlib_ref().path
 
 
 def why_no_binary() -> str | None:
     """``None`` when the tool is built, else how to build it."""
-    if dlib_ref_binary() is not None:
-        return None
-    return (
-        f"the dlib C++ reference tool is not built (expected {DEFAULT_BINARY} or "
-        f"$FACEPORT_DLIB_REF): run `make dlib-ref` (needs apt packages {APT_PACKAGES})"
-    )
+    return paths.dlib_ref().missing
 
 
 def run_tool(args: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT_S) -> None:
@@ -94,8 +79,11 @@ def write_xml(kind: str, model: str | os.PathLike[str], out_xml: str | os.PathLi
 
 
 def write_ppm(path: Path, image: np.ndarray) -> None:
-    """``image``: uint8 (H, W, 3) RGB, written as a binary PPM (P6, maxval 255)."""
+    """``image``: uint8 (H, W, 3) RGB (or (H, W) gray, replicated to RGB as dlib does), written
+    as a binary PPM (P6, maxval 255)."""
     array = np.asarray(image)
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
         raise FaceportError(
             "dlib runner input must be a uint8 RGB image",
@@ -132,10 +120,12 @@ class DlibCppRunner(Runner):
 
     ``kind`` is ``"mmod"`` (feed ``{"image": uint8 (H, W, 3) RGB}``; ``upsample`` pyramid_up
     steps first, as dlib's Python detector does) or ``"resnet"`` (feed ``{"chip": uint8
-    (150, 150, 3) RGB}``). Outputs: ``"input"``, one array per layer named ``f"{kind}_{idx}"``,
-    the loss head, and ``"detections"`` ((N, 5): left, top, right, bottom (inclusive, dlib's
-    rectangle), confidence) or ``"descriptor"`` ((128,)). ``index`` holds the last dump's
-    index (layer kinds, shapes, which layers were recomputed).
+    (150, 150, 3) RGB}``; the verify matrix's ``"@image"`` is taken too). Outputs:
+    ``"input"``, one array per layer named ``f"{kind}_{idx}"`` (faceport's dlib node and tensor
+    names), the loss head, and ``"detections"`` ((N, 5): left, top, right, bottom (inclusive,
+    dlib's rectangle), confidence) or ``"descriptor"`` ((128,)); with ``wanted`` only those
+    names (float32). ``index`` holds the last dump's index (layer kinds, shapes, which layers
+    were recomputed).
     """
 
     name = "dlib-cpp"
@@ -148,6 +138,7 @@ class DlibCppRunner(Runner):
         upsample: int = 0,
         timeout: float = DEFAULT_TIMEOUT_S,
         keep_dir: str | os.PathLike[str] | None = None,
+        wanted: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         if kind not in KINDS:
@@ -157,6 +148,7 @@ class DlibCppRunner(Runner):
         self.upsample = int(upsample)
         self.timeout = timeout
         self.keep_dir = None if keep_dir is None else Path(keep_dir)
+        self.wanted = None if wanted is None else list(wanted)
         self.index: dict[str, Any] = {}
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._calls = 0
@@ -165,6 +157,8 @@ class DlibCppRunner(Runner):
         reason = why_no_binary()
         if reason is None and not self.model_path.is_file():
             reason = f"model file {self.model_path} does not exist"
+        if reason is None and self.model_path.suffix.lower() != ".dat":
+            reason = "the C++ dumper reads serialized .dat networks (net_to_xml cannot be loaded)"
         return reason
 
     def activate(self) -> None:
@@ -173,6 +167,8 @@ class DlibCppRunner(Runner):
 
     def run(self, feed: Feed) -> Outputs:
         key = KINDS[self.kind]
+        if key not in feed and "@image" in feed:
+            feed = {key: feed["@image"]}
         if key not in feed:
             raise FaceportError(f"dlib {self.kind} runner needs feed {key!r}, got {sorted(feed)}")
         base = self.keep_dir if self.keep_dir is not None else Path(self._tmp.name)  # type: ignore[union-attr]
@@ -187,9 +183,17 @@ class DlibCppRunner(Runner):
             args.append(str(self.upsample))
         run_tool(args, timeout=self.timeout)
         self.index, outputs = load_dump(outdir)
-        return outputs
+        if self.wanted is None:
+            return outputs
+        return {n: np.asarray(outputs[n], np.float32) for n in self.wanted if n in outputs}
 
     def deactivate(self) -> None:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+
+def runner(graph: Graph, source: Path, taps: Sequence[str] | None = None) -> Runner:
+    """Reference entry ``dlib-cpp``: dlib's C++ forward pass of an MMOD ``.dat`` on the raw
+    image, returning the graph outputs (or ``taps``: faceport tensor names)."""
+    return DlibCppRunner(source, "mmod", wanted=list(graph.outputs if taps is None else taps))

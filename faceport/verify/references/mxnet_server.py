@@ -18,7 +18,7 @@ Answer::
 
 With ``"detect": {"threshold": 0.5, "nms": 0.4}`` the inputs npz holds a uint8 RGB
 ``image`` and the server runs insightface's whole RetinaFace ``detect`` on it
-(``insightface_detect``), writing ``boxes``, ``scores`` and ``landmarks``; ``seconds`` then
+(``mxnet_insightface``), writing ``boxes``, ``scores`` and ``landmarks``; ``seconds`` then
 times that pipeline alone.
 
 A failing request does not end the server. Executors are cached per (symbol, params,
@@ -181,9 +181,9 @@ class Runner:
 
 
     def detect(self, request: dict[str, Any]) -> dict[str, Any]:
-        """insightface's RetinaFace ``detect`` (see ``insightface_detect``) on the uint8 RGB
+        """insightface's RetinaFace ``detect`` (see ``mxnet_insightface``) on the uint8 RGB
         ``image`` of the inputs npz; ``seconds`` times the pipeline alone (no npz I/O)."""
-        import insightface_detect as pipeline
+        import mxnet_insightface as pipeline
 
         with np.load(request["inputs"], allow_pickle=False) as data:
             image = data["image"]

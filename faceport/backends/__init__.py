@@ -34,6 +34,7 @@ BACKEND_MODULES = (
     "faceport.backends.torch_eager",
     "faceport.backends.torchscript",
     "faceport.backends.onnxruntime",
+    "faceport.backends.onnxruntime_ort",
 )
 
 

@@ -59,6 +59,7 @@ def test_cuda_backends_say_why_they_cannot_run() -> None:
     ("torch-cpu", LoadOptions(optimize=True, channels_last=True)),
     ("torchscript-cpu", LoadOptions(freeze=True)),
     ("onnxruntime-cpu", LoadOptions(threads=1, spinning=False, sequential=True)),
+    ("onnxruntime-ort-cpu", LoadOptions(threads=1)),
 ])  # fmt: skip
 def test_cpu_backends_match_the_eager_graph(name: str, options: LoadOptions) -> None:
     graph, feed = _graph(), _feed()

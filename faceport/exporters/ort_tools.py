@@ -91,6 +91,10 @@ def convert_to_ort(
         scratch = Path(tmp_dir)
         shutil.copyfile(source, scratch / "model.onnx")
         printed = io.StringIO()
+        # the tool logs each written config file at INFO on its own logger: debug detail here
+        chatty = logging.getLogger("ort_format_model.utils")
+        level = chatty.level
+        chatty.setLevel(logging.WARNING)
         try:
             with contextlib.redirect_stdout(printed):
                 convert_onnx_models_to_ort(
@@ -99,6 +103,8 @@ def convert_to_ort(
                 )  # fmt: skip
         except Exception as exc:  # ORT raises RuntimeError/Fail with its own message
             raise ExportError(f"ORT format conversion failed: {exc}", file=str(source)) from exc
+        finally:
+            chatty.setLevel(level)
         made = sorted((scratch / "out").glob("*.ort"))
         if len(made) != 1:
             raise ExportError("ORT conversion did not produce one .ort file", file=str(source),

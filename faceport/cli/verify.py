@@ -34,8 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--source", type=Path, help="the source model when MODEL is a converted .safetensors"
     )
+    from faceport.backends import names
+
     parser.add_argument(
-        "--backends", default="torch-cpu", help="comma list (torch-cpu, torch-cuda, ..., all)"
+        "--backends", default="torch-cpu", help=f"comma list of {', '.join(names())}, or all"
     )
     parser.add_argument("--localise", action="store_true", help="find the first diverging layer")
     parser.add_argument(

@@ -25,13 +25,9 @@ from faceport.detect.types import Detections
 from faceport.errors import FaceportError
 from faceport.ir import Graph
 from faceport.kinds import info_of
+from faceport.kinds.s3fd import ANCHOR_SCALE, BGR_MEAN, STRIDES, VARIANCES, S3FDDecode
 
-VARIANCES = (0.1, 0.2)
-STRIDES = (4, 8, 16, 32, 64, 128)
-ANCHOR_SCALE = 4
 MIN_SIDE = 32
-#: SFD_pytorch's ``img - np.array([104, 117, 123])`` (BGR)
-BGR_MEAN = (104.0, 117.0, 123.0)
 
 
 def anchors(height: int, width: int, stride: int, scale: int = ANCHOR_SCALE) -> np.ndarray:
@@ -139,15 +135,14 @@ class S3FDDetector(Detector):
     def __init__(self, graph: Graph, device: str = "cpu") -> None:
         from faceport.lower import lower
 
-        info = info_of(graph)
-        settings = dict(info.head.options) if info.head is not None else {}
+        decode = S3FDDecode.of(info_of(graph))
         self.graph = graph
         self.device = device
-        self.strides = tuple(settings.get("strides", STRIDES))
+        self.strides = decode.strides
         self.defaults = {
-            "candidate_threshold": float(settings.get("candidate_threshold", 0.05)),
-            "nms_iou": float(settings.get("nms_iou", 0.3)),
-            "score_threshold": float(settings.get("score_threshold", 0.5)),
+            "candidate_threshold": decode.candidate_threshold,
+            "nms_iou": decode.nms_iou,
+            "score_threshold": decode.score_threshold,
             "min_level": 0,
         }
         self.mean = mean_of(graph)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from faceport.detect.onnx_nms import nms_indices
-from faceport.detect.s3fd import ANCHOR_SCALE, STRIDES, VARIANCES
+from faceport.kinds.s3fd import ANCHOR_SCALE, STRIDES, VARIANCES, S3FDDecode
 
 
 class S3FDWhole(nn.Module):
@@ -30,7 +30,7 @@ class S3FDWhole(nn.Module):
         self,
         net: nn.Module,
         *,
-        mean_bgr: Sequence[float] = (104.0, 117.0, 123.0),
+        mean_bgr: Sequence[float],
         strides: Sequence[int] = STRIDES,
         anchor_scale: int = ANCHOR_SCALE,
         variances: Sequence[float] = VARIANCES,
@@ -87,21 +87,20 @@ def build(net: nn.Module, graph: Any) -> tuple[nn.Module, dict[str, Any]]:
     from faceport.detect.s3fd import mean_of
     from faceport.kinds import info_of
 
-    head = info_of(graph).head
-    settings = dict(head.options) if head is not None else {}
+    decode = S3FDDecode.of(info_of(graph))
     module = S3FDWhole(
         net,
         mean_bgr=mean_of(graph),
-        strides=settings.get("strides", STRIDES),
-        anchor_scale=settings.get("anchor_scale", ANCHOR_SCALE),
-        variances=settings.get("variances", VARIANCES),
-        candidate_threshold=settings.get("candidate_threshold", 0.05),
+        strides=decode.strides,
+        anchor_scale=decode.anchor_scale,
+        variances=decode.variances,
+        candidate_threshold=decode.candidate_threshold,
     )
     info = {
         "image_color_order": "BGR",
         "defaults": {
-            "score_threshold": float(settings.get("score_threshold", 0.5)),
-            "iou_threshold": float(settings.get("nms_iou", 0.3)),
+            "score_threshold": decode.score_threshold,
+            "iou_threshold": decode.nms_iou,
         },
         "outputs": ["boxes", "scores"],
         "postprocess": "softmax, SSD decode (variances 0.1/0.2), candidates > "

@@ -12,8 +12,10 @@ from typing import Any
 
 from faceport.converters.dlib.binary import BinaryReader
 from faceport.converters.dlib.dat_layers import LayerFn, Parsed
+from faceport.modelinfo import Pyramid
 
-PYRAMID_DOWN_DEFAULT = 6  # dnn_mmod_*_ex use pyramid_down<6>; the factor is not in the file
+#: dnn_mmod_*_ex use pyramid_down<6>; the factor is part of the C++ type, not of the file
+PYRAMID_DOWN_DEFAULT = Pyramid.down
 
 
 def _rgb(r: BinaryReader) -> dict[str, Any]:

@@ -30,7 +30,6 @@ MAXOUT_NODE = "conv3_3_norm_mbox_conf_maxout"
 #: SFD_pytorch: L2Norm adds eps after the square root
 L2NORM_EPS = 1e-10
 #: detect.py: BGR image minus this mean, no scaling
-BGR_MEAN = (104.0, 117.0, 123.0)
 
 
 def head_outputs() -> list[str]:
@@ -93,15 +92,9 @@ def build_graph(
     info: dict[str, Any] = {
         "family": "s3fd",
         "layout": mapped.layout,
-        "preprocess": {"color": "BGR", "mean": list(BGR_MEAN), "scale": 1.0},
-        "detector": {
-            "strides": [level[3] for level in LEVELS],
-            "anchor_scale": 4,
-            "variances": [0.1, 0.2],
-            "candidate_threshold": 0.05,
-            "nms_iou": 0.3,
-            "score_threshold": 0.5,
-        },
+        # the heads' strides follow from the layers; how SFD_pytorch decodes them and
+        # preprocesses images is the S3FD model kind's (faceport.kinds.s3fd)
+        "detector": {"strides": [level[3] for level in LEVELS]},
     }
     info.update(meta or {})
     return Graph(

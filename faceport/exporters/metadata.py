@@ -63,7 +63,7 @@ def deploy_metadata(graph: Graph, output_names: list[str], **extra: Any) -> dict
         "faceport.scale": pre["scale"],
         "faceport.outputs": output_names,
         "faceport.output_meaning": kind_of(graph).outputs_meaning,
-        "faceport.info": info.to_json(),
+        "faceport.info": info.portable().to_json(),
     }
     if "std" in pre:
         data["faceport.std"] = pre["std"]

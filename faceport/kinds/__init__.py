@@ -16,7 +16,8 @@ line in :data:`KIND_MODULES` (before ``network``, the catch-all).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -132,9 +133,11 @@ def info_of(graph: Graph) -> ModelInfo:
     return kind.complete(replace(info, kind=kind.name), graph)
 
 
-def with_info(graph: Graph) -> Graph:
-    """``graph`` with its typed, classified :class:`ModelInfo` attached."""
-    return replace(graph, info=info_of(graph))
+def with_info(graph: Graph, sources: Sequence[str | os.PathLike[str]] = ()) -> Graph:
+    """``graph`` with its typed, classified :class:`ModelInfo` attached; a reader passes the
+    ``sources`` it read (in the order of ``info.sources``) so the paths are recorded."""
+    info = info_of(graph)
+    return replace(graph, info=info.located(sources) if sources else info)
 
 
 def kind_of(graph: Graph) -> ModelKind:

@@ -134,9 +134,11 @@ def render_html(result: VerifyResult) -> str:
     r = result.report
     esc = html.escape
     summary = r["summary"]
-    status = "PASS" if summary["passed"] else "FAIL"
+    verdict = str(summary.get("verdict", "pass" if summary["passed"] else "fail"))
+    status = verdict.upper()
+    css = verdict.replace(" ", "-")
     body = [
-        f"<h1>faceport verify: <span class='{status.lower()}'>{status}</span></h1>",
+        f"<h1>faceport verify: <span class='{css}'>{status}</span></h1>",
         f"<pre>{esc(summary['text'])}</pre>",
         f"<p>model: {esc(json.dumps(r['model']))}<br>date: {esc(r['date'])}, faceport "
         f"{esc(r['faceport_version'])}, host {esc(json.dumps(r['host']))}</p>",
@@ -175,7 +177,7 @@ def render_html(result: VerifyResult) -> str:
             )
     style = (
         "body{font-family:sans-serif;margin:2em;max-width:1100px}pre{background:#f4f4f4;"
-        "padding:.5em;overflow:auto}.pass{color:#1e8449}.fail{color:#c0392b}img{max-width:100%}"
+        "padding:.5em;overflow:auto}.pass{color:#1e8449}.fail{color:#c0392b}.not-verified{color:#b9770e}img{max-width:100%}"
     )
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

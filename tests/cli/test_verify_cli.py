@@ -24,7 +24,7 @@ def _report(model: Path, *extra: str) -> tuple[int, dict[str, Any], Path, str]:
     code, out_dir, stdout = cli_run(str(model), *extra)
     assert (out_dir / "report.html").is_file()
     report = json.loads((out_dir / "report.json").read_text())
-    assert report["schema"] == "faceport.verify/2"
+    assert report["schema"] == "faceport.verify/3"
     return code, report, out_dir, stdout
 
 

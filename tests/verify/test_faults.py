@@ -51,7 +51,7 @@ def localised(graph: Any, source: Path, image: np.ndarray) -> dict[str, Any]:
     result = run_matrix(graph, source, [("photo", image)], LOCALISE)
     (loc,) = result.report["localisation"]
     assert "skipped" not in loc and "error" not in loc, loc
-    assert not result.passed
+    assert not result.passed and result.verdict == "fail" and result.exit_code == 1
     return loc
 
 
@@ -150,6 +150,6 @@ def test_swapped_colour_order_fails_the_detection_check(monkeypatch: pytest.Monk
     assert clean.report["cases"][0]["detections"]["compare"]["n_ref"] > 0
     monkeypatch.setattr(s3fd, "preprocess", rgb_instead_of_bgr)
     result = run_matrix(graph, source, [("photo", image)], VerifyOptions(backends=()))
-    assert not result.passed
+    assert not result.passed and result.exit_code == 1
     assert result.report["summary"]["failures"] == ["photo: detections differ from the reference"]
     assert not result.report["cases"][0]["detections"]["compare"]["passed"]

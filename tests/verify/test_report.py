@@ -37,7 +37,8 @@ def s3fd_report() -> tuple[dict[str, Any], Path]:
 
 def test_json_schema_fields() -> None:
     report, _ = s3fd_report()
-    assert report["schema"] == "faceport.verify/2"
+    assert report["schema"] == "faceport.verify/3"
+    assert report["summary"]["verdict"] == "pass" and report["backends"]["reference"]
     assert set(report) >= {
         "schema",
         "faceport_version",

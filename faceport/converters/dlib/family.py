@@ -99,7 +99,7 @@ class DlibFamily(Family):
         graph = build_graph(layers, file=path, sha256=digest.result(), extra_meta=facts)
         if from_xml:
             _refuse_partial_batch_norm(graph, str(path))
-        return with_info(graph)
+        return with_info(graph, [path])
 
 
 def _read_xml(path: Path) -> tuple[list[DlibLayer], dict[str, Any]]:

@@ -95,7 +95,7 @@ class MXNetFamily(Family):
             if graph.inputs
             else None,
         )
-        return with_info(replace(graph, meta=meta))
+        return with_info(replace(graph, meta=meta), [symbol, params])
 
 
 FAMILY = MXNetFamily()

@@ -67,7 +67,7 @@ class S3FDFamily(Family):
             "source": {"file": Path(path).name, "sha256": sha256_file(path)},
             "container": checkpoint.container,
         }
-        return with_info(build_graph(mapped, file=str(path), meta=meta))
+        return with_info(build_graph(mapped, file=str(path), meta=meta), [path])
 
 
 FAMILY = S3FDFamily()

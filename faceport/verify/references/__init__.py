@@ -40,14 +40,21 @@ REFERENCES = {
 
 
 def reference_runner(
-    graph: Graph, source: Path, taps: Sequence[str] | None = None
+    graph: Graph,
+    source: Path,
+    taps: Sequence[str] | None = None,
+    *,
+    timeout: float | None = None,
 ) -> tuple[Runner | None, str]:
-    """(the kind's raw-output reference on ``source``, its name or why there is none)."""
+    """(the kind's raw-output reference on ``source``, its name or why there is none).
+    ``timeout``: seconds one inference may take (references that run out of process)."""
     kind = kind_of(graph)
     if kind.reference_runner is None:
         return None, f"no reference computes the raw outputs of a {kind.title}"
     module = importlib.import_module(REFERENCES[kind.reference_runner])
-    made: Runner = module.runner(graph, Path(source), None if taps is None else list(taps))
+    made: Runner = module.runner(
+        graph, Path(source), None if taps is None else list(taps), timeout=timeout
+    )
     return made, kind.reference_runner
 
 

@@ -193,7 +193,10 @@ class DlibCppRunner(Runner):
             self._tmp = None
 
 
-def runner(graph: Graph, source: Path, taps: Sequence[str] | None = None) -> Runner:
+def runner(
+    graph: Graph, source: Path, taps: Sequence[str] | None = None, *, timeout: float | None = None
+) -> Runner:
     """Reference entry ``dlib-cpp``: dlib's C++ forward pass of an MMOD ``.dat`` on the raw
     image, returning the graph outputs (or ``taps``: faceport tensor names)."""
-    return DlibCppRunner(source, "mmod", wanted=list(graph.outputs if taps is None else taps))
+    wanted = list(graph.outputs if taps is None else taps)
+    return DlibCppRunner(source, "mmod", wanted=wanted, timeout=timeout or DEFAULT_TIMEOUT_S)

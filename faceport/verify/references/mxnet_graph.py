@@ -64,11 +64,19 @@ class MXNetGraphRunner(Runner):
 
     name = "mxnet-cpu"
 
-    def __init__(self, graph: Graph, source: Path, taps: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        source: Path,
+        taps: Sequence[str] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> None:
         super().__init__()
         self.graph = graph
         self.source = Path(source)
         self.taps = None if taps is None else list(taps)
+        self.timeout = timeout
         self._inner: Any = None
         self._names: dict[str, str] = {}
 
@@ -86,7 +94,10 @@ class MXNetGraphRunner(Runner):
             known = mxnet_names(self.graph, symbol)
             self._names = {known[t]: t for t in self.taps if t in known}
             wanted = list(self._names)
-        self._inner = MXNetRunner(symbol, params, outputs=wanted, name=self.name)
+        from faceport.verify.references.mxnet_venv import DEFAULT_TIMEOUT_S
+
+        self._inner = MXNetRunner(symbol, params, outputs=wanted, name=self.name,
+                                  timeout=self.timeout or DEFAULT_TIMEOUT_S)  # fmt: skip
         self._inner.__enter__()
 
     def run(self, feed: Feed) -> Outputs:
@@ -134,8 +145,10 @@ class MXNetRetinaFaceDetector(Detector):
             self._entered = False
 
 
-def runner(graph: Graph, source: Path, taps: Sequence[str] | None = None) -> Runner:
-    return MXNetGraphRunner(graph, source, taps)
+def runner(
+    graph: Graph, source: Path, taps: Sequence[str] | None = None, *, timeout: float | None = None
+) -> Runner:
+    return MXNetGraphRunner(graph, source, taps, timeout=timeout)
 
 
 def detector(graph: Graph, source: Path) -> Detector:

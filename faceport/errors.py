@@ -61,8 +61,12 @@ class FaceportError(Exception):
         parts = [f"{where}: {self.message}" if where else self.message]
         if self.field is not None:
             parts.append(f"field {self.field!s}")
-        if self.expected is not None or self.found is not None:
+        if self.expected is not None and self.found is not None:
             parts.append(f"expected {_fmt(self.expected)}, found {_fmt(self.found)}")
+        elif self.expected is not None:
+            parts.append(f"expected {_fmt(self.expected)}")
+        elif self.found is not None:
+            parts.append(f"found {_fmt(self.found)}")
         text = "; ".join(parts)
         if self.hint:
             text += f" ({self.hint})"

@@ -93,3 +93,52 @@ def detect_options(args: argparse.Namespace) -> Any:
         scales=scales,
         max_detections=getattr(args, "max_detections", None),
     ).validate()
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def output_file(path: Path, suffixes: tuple[str, ...], what: str) -> Path:
+    """``path`` when it can be written as ``what``: not an existing directory, and ending in
+    one of ``suffixes`` (nothing is renamed or written beside it silently)."""
+    from faceport.errors import FaceportError
+
+    if path.is_dir():
+        raise FaceportError(f"the {what} is an existing directory: give a file name",
+                            file=str(path))  # fmt: skip
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise FaceportError(f"the {what} must end in {' or '.join(suffixes)}", file=str(path),
+                            expected=list(suffixes), found=path.suffix or "no extension")
+    return path
+
+
+def output_folder(path: Path, what: str) -> Path:
+    """``path`` when it is a folder or does not exist yet."""
+    from faceport.errors import FaceportError
+
+    if path.exists() and not path.is_dir():
+        raise FaceportError(f"the {what} is an existing file: give a folder", file=str(path))
+    return path
+
+
+def torch_device(name: str) -> str:
+    """``name`` when torch can run on it here (``cpu``, ``cuda``, ``cuda:N``)."""
+    import torch
+
+    from faceport.errors import FaceportError
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as exc:
+        raise FaceportError(f"unknown device {name!r}: {exc}", field="--device") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise FaceportError("no CUDA device here (this torch has no CUDA, or no GPU is "
+                                "visible)", field="--device", found=name)  # fmt: skip
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise FaceportError("no such CUDA device", field="--device", found=name,
+                                expected=f"cuda:0..{torch.cuda.device_count() - 1}")  # fmt: skip
+    elif device.type != "cpu":
+        raise FaceportError("faceport runs detectors on cpu or cuda", field="--device",
+                            found=name)  # fmt: skip
+    return name

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from faceport.cli.common import add_model_argument, load_model
+from faceport.cli.common import add_model_argument, load_model, output_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,10 +23,8 @@ def run(args: argparse.Namespace) -> int:
     from faceport import serialize
     from faceport.cli.summary import print_summary
 
+    out = output_file(args.output, (serialize.SUFFIX,), "converted model (-o)")
     graph = load_model(args)
-    out = args.output
-    if out.suffix != serialize.SUFFIX:
-        out = out.with_name(out.name + serialize.SUFFIX)
     serialize.save(graph, out)
     print_summary(graph, layers=not args.quiet)
     print(f"wrote {out}")

@@ -9,7 +9,15 @@ import argparse
 import json
 from pathlib import Path
 
-from faceport.cli.common import add_detect_options, add_model_argument, detect_options, load_model
+from faceport.cli.common import (
+    IMAGE_SUFFIXES,
+    add_detect_options,
+    add_model_argument,
+    detect_options,
+    load_model,
+    output_file,
+    torch_device,
+)
 from faceport.errors import FaceportError
 
 
@@ -29,8 +37,13 @@ def run(args: argparse.Namespace) -> int:
     from faceport.kinds import kind_of
 
     options = detect_options(args)
+    if args.output is not None:
+        output_file(args.output, IMAGE_SUFFIXES, "annotated image (-o)")
+    if args.json is not None:
+        output_file(args.json, (".json",), "detections file (--json)")
+    device = torch_device(args.device)
     graph = load_model(args)
-    detector = kind_detector(graph, device=args.device)
+    detector = kind_detector(graph, device=device)
     if detector is None:
         raise FaceportError(
             f"this model is a {kind_of(graph).title}, not a detector", file=str(args.model)
@@ -39,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     image = load_rgb(args.image)
     with detector:
         dets = detector(image, options)
-    print(dets)
+    print(dets.describe(top=20))
     if args.output is not None:
         save_rgb(draw_detections(image, dets), args.output)
         print(f"wrote {args.output}")

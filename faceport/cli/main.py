@@ -53,3 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"faceport {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # our bug, or a library's: one line, the traceback only with -v
+        logging.getLogger("faceport.cli").debug("traceback", exc_info=True)
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        hint = "" if args.verbose else " (run with -v for the traceback)"
+        print(f"faceport {args.command}: error: internal error: {type(exc).__name__}: "
+              f"{first}{hint}", file=sys.stderr)  # fmt: skip
+        return 2

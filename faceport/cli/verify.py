@@ -22,7 +22,13 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from faceport.cli.common import add_detect_options, add_model_argument, detect_options, load_model
+from faceport.cli.common import (
+    add_detect_options,
+    add_model_argument,
+    detect_options,
+    load_model,
+    output_folder,
+)
 from faceport.errors import FaceportError
 
 
@@ -66,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
     from faceport.verify.matrix import VerifyOptions, run_matrix
     from faceport.verify.report import compare_to_baseline, write_report
 
+    if args.report is not None:
+        output_folder(args.report, "report folder (--report)")
     kinds = parse_kinds(args.inputs or ("photos" if args.images else "random,edge"))
     baseline = _read_baseline(args.baseline)
     from faceport.verify.sources import check_source, locate_source

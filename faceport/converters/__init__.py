@@ -65,8 +65,40 @@ def sniff(path: str | os.PathLike[str]) -> Family:
             return fam
     if not p.exists():  # a checkpoint prefix (MXNet) was tried above
         raise FaceportError("no such file", file=str(p))
+    _refuse_what_is_not_a_model(p)
     known = "; ".join(f"{n}: {family(n).description}" for n in FAMILY_MODULES if _importable(n))
     raise FaceportError("cannot tell which framework wrote this file", file=str(p), hint=known)
+
+
+#: magic bytes of image formats people pass where a model goes
+_IMAGES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF8", "GIF"),
+           (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))  # fmt: skip
+_MODEL_GLOBS = ("*.dat", "*.xml", "*-symbol.json", "*.params", "*.pth", "*.pt", "*.safetensors")
+
+
+def _refuse_what_is_not_a_model(p: Path) -> None:
+    """Specific messages for a folder, an empty file, an image and an XML with a DTD."""
+    if p.is_dir():
+        found = sorted({f.name for pattern in _MODEL_GLOBS for f in p.glob(pattern)})
+        inside = f": it holds {', '.join(found[:8])}" if found else " (it holds no model file)"
+        raise FaceportError(f"this is a folder; pass the model file{inside}", file=str(p))
+    try:
+        with open(p, "rb") as handle:
+            head = handle.read(4096)
+    except OSError as exc:
+        raise FaceportError(f"cannot read: {exc.strerror}", file=str(p)) from None
+    if not head:
+        raise FaceportError("the file is empty", file=str(p))
+    kind = next((name for magic, name in _IMAGES if head.startswith(magic)), None)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        kind = "WebP"
+    if kind is not None:
+        raise FaceportError(f"this is a {kind} image, not a model", file=str(p),
+                            hint="models: dlib .dat/.xml, MXNet -symbol.json, S3FD .pth")
+    if b"<!DOCTYPE" in head.upper():
+        raise FaceportError("DTDs are refused: net_to_xml files have no DOCTYPE, and one can "
+                            "define entities that expand without bound", file=str(p),
+                            hint="remove the DOCTYPE line if you trust the file")  # fmt: skip
 
 
 def convert(path: str | os.PathLike[str], **options: Any) -> Graph:

@@ -23,10 +23,17 @@ class Detections:
         return int(self.scores.shape[0])
 
     def __str__(self) -> str:
+        return self.describe()
+
+    def describe(self, top: int | None = None) -> str:
+        """The count, then one row per detection (the ``top`` best when given)."""
         rows = [f"{len(self)} detections"]
-        for box, score in zip(self.boxes, self.scores):
+        shown = len(self) if top is None else min(top, len(self))
+        for box, score in zip(self.boxes[:shown], self.scores[:shown]):
             x1, y1, x2, y2 = (float(v) for v in box)
             rows.append(f"  [{x1:.1f}, {y1:.1f}, {x2:.1f}, {y2:.1f}] score {score:.4f}")
+        if shown < len(self):
+            rows.append(f"  ... and {len(self) - shown} more (--json writes them all)")
         return "\n".join(rows)
 
     def to_json(self) -> dict[str, list]:

@@ -80,7 +80,8 @@ def export_detector(
     import torch
 
     if opset < 11:
-        raise ExportError("NonMaxSuppression needs opset >= 11", field="opset", found=opset)
+        raise ExportError("NonMaxSuppression needs opset >= 11", field="opset", expected=">= 11",
+                          found=opset)  # fmt: skip
     module, info = detector_module(graph)
     outputs = list(info["outputs"])
     axes: dict[str, dict[int, str]] = {"image": {0: "H", 1: "W"}}

@@ -24,6 +24,8 @@ def add_model_argument(parser: argparse.ArgumentParser) -> None:
         help="dlib: the input pyramid's pyramid_down<N> factor (not stored in files; default 6)",
     )
     group.add_argument("--key-map", type=Path, help="S3FD: JSON file mapping checkpoint keys")
+    group.add_argument("--allow-nonfinite", action="store_true",
+                       help="convert even when weights are NaN, infinite or beyond 1e30")
 
 
 def reader_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -35,6 +37,8 @@ def reader_options(args: argparse.Namespace) -> dict[str, Any]:
         options["pyramid_down"] = args.pyramid_down
     if getattr(args, "key_map", None) is not None:
         options["key_map"] = read_key_map(args.key_map)
+    if getattr(args, "allow_nonfinite", False):
+        options["allow_nonfinite"] = True
     return options
 
 

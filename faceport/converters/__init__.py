@@ -101,9 +101,45 @@ def _refuse_what_is_not_a_model(p: Path) -> None:
                             hint="remove the DOCTYPE line if you trust the file")  # fmt: skip
 
 
-def convert(path: str | os.PathLike[str], **options: Any) -> Graph:
-    """Read any supported source model into the IR."""
-    return sniff(path).convert(Path(path), **options)
+#: weights beyond this magnitude are refused like NaN/Inf (no trained face network has them;
+#: float32 overflows to inf one multiply later)
+ABSURD = 1e30
+
+
+def convert(
+    path: str | os.PathLike[str], *, allow_nonfinite: bool = False, **options: Any
+) -> Graph:
+    """Read any supported source model into the IR. Weights that are NaN, infinite or
+    beyond ``ABSURD`` are a :class:`FormatError` naming the tensor (a model that converts but
+    then detects nothing helps nobody) unless ``allow_nonfinite``."""
+    graph = sniff(path).convert(Path(path), **options)
+    if not allow_nonfinite:
+        check_weights(graph, str(path))
+    return graph
+
+
+def check_weights(graph: Graph, file: str) -> None:
+    """Refuse NaN, infinite or absurd (> ``ABSURD``) floating-point weights."""
+    import numpy as np
+
+    from faceport.errors import FormatError
+
+    owners = {key: node for node in graph.nodes for key in node.params.values()}
+    for key, array in graph.params.items():
+        if array.dtype.kind != "f" or array.size == 0:
+            continue
+        values = np.asarray(array)
+        finite = np.isfinite(values)
+        big = np.abs(np.where(finite, values, 0)) > ABSURD
+        if finite.all() and not big.any():
+            continue
+        node = owners.get(key)
+        where = str(node.source) if node is not None else file
+        raise FormatError(
+            f"weight {key!r} holds {int((~finite).sum())} NaN/Inf and {int(big.sum())} values "
+            f"beyond {ABSURD:g}", file=where, field=key, expected="finite weights",
+            found=f"{values.size} values", hint="pass --allow-nonfinite to convert anyway",
+        )  # fmt: skip
 
 
 def load_any(path: str | os.PathLike[str], **options: Any) -> Graph:
@@ -112,7 +148,16 @@ def load_any(path: str | os.PathLike[str], **options: Any) -> Graph:
 
     p = Path(path)
     if p.suffix == serialize.SUFFIX:
-        return serialize.load(p)
+        allow = bool(options.pop("allow_nonfinite", False))
+        if options:
+            raise FaceportError(
+                f"reading option(s) {', '.join(sorted(options))} apply to source models; "
+                "this is a converted file", file=str(p),
+            )  # fmt: skip
+        graph = serialize.load(p)
+        if not allow:
+            check_weights(graph, str(p))
+        return graph
     return convert(p, **options)
 
 

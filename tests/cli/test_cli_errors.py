@@ -113,3 +113,25 @@ def test_an_unexpected_exception_is_one_line_too(
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert "internal error: ZeroDivisionError: division by zero (run with -v" in err
+
+
+def test_non_finite_weights_are_refused_unless_allowed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A checkpoint with NaN in one tensor used to convert (rc 0) and detect nothing."""
+    import dataclasses
+
+    from faceport import serialize
+
+    graph = serialize.load(TINY)
+    key = sorted(graph.params)[0]
+    broken = dict(graph.params)
+    broken[key] = np.full_like(broken[key], np.nan)
+    path = serialize.save(dataclasses.replace(graph, params=broken), tmp_path / "nan.safetensors")
+    code = main(["inspect", str(path), "--brief"])
+    err = capsys.readouterr().err
+    assert code == 2 and "holds" in err and "NaN/Inf" in err and "--allow-nonfinite" in err
+    assert main(["inspect", str(path), "--brief", "--allow-nonfinite"]) == 0
+    capsys.readouterr()
+    assert main(["inspect", str(path), "--epoch", "1"]) == 2
+    assert "apply to source models" in capsys.readouterr().err

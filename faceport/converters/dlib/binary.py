@@ -28,6 +28,7 @@ import math
 
 import numpy as np
 
+from faceport.converters.limits import SHAPE_LIMITS, shape_problem
 from faceport.errors import FormatError
 
 FLOAT_INF, FLOAT_NINF, FLOAT_NAN = 32000, 32001, 32002
@@ -186,10 +187,15 @@ class BinaryReader:
         return text if text.isprintable() else None
 
     # -- tensors ------------------------------------------------------------------------
-    def _dims(self, field: str) -> tuple[int, int, int, int]:
+    def _dims(self, field: str, start: int) -> tuple[int, int, int, int]:
         dims = tuple(self.read_int(f"{field}.{name}") for name in ("num_samples", "k", "nr", "nc"))
         if any(d < 0 for d in dims):
             raise self.error("negative tensor dimension", field=field, expected=">= 0", found=dims)
+        # bounded even when the tensor is empty: an alias's dims become a params shape
+        problem = shape_problem(dims)
+        if problem is not None:
+            raise self.error(f"implausible tensor shape: {problem}", field=field, offset=start,
+                             expected=SHAPE_LIMITS, found=dims)
         return dims  # type: ignore[return-value]
 
     def read_tensor(
@@ -203,7 +209,7 @@ class BinaryReader:
             raise self.error(
                 "unknown tensor version", field=field, offset=start, expected=[1, 2], found=version
             )
-        dims = self._dims(field)
+        dims = self._dims(field, start)
         count = dims[0] * dims[1] * dims[2] * dims[3]  # Python ints: no overflow
         per = 4 if version == 2 else _MIN_DLIB_FLOAT_BYTES
         if count > self.left // per:
@@ -228,4 +234,4 @@ class BinaryReader:
             raise self.error(
                 "unknown alias_tensor version", field=field, offset=start, expected=1, found=version
             )
-        return self._dims(field)
+        return self._dims(field, start)

@@ -13,12 +13,14 @@ tables; wiring ids (``add_prev``'s tag...) are not in the file and are left ``No
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from faceport.converters.dlib.binary import BinaryReader
+from faceport.converters.limits import SHAPE_LIMITS, shape_problem
 
 Parsed = tuple[str, dict[str, Any], dict[str, np.ndarray]]
 # Fields dlib serializes but net_to_xml does not write (runtime scratch): dropped.
@@ -37,7 +39,7 @@ def _mults(r: BinaryReader, attrs: dict[str, Any], bias: bool = True) -> None:
 
 
 def _size(dims: tuple[int, ...]) -> int:
-    return int(np.prod(dims, dtype=object)) if dims else 0
+    return math.prod(dims) if dims else 0  # Python ints: no overflow
 
 
 def _split(
@@ -46,8 +48,18 @@ def _split(
     flat: np.ndarray | None,
     parts: Sequence[tuple[str, tuple[int, ...]]],
 ) -> dict[str, np.ndarray]:
-    """Cut a layer's flat params tensor into named, reshaped arrays (sizes must add up)."""
+    """Cut a layer's flat params tensor into named, reshaped arrays (sizes must add up).
+
+    Each shape comes from other fields (sizes, an alias tensor): it is bounded first, since
+    an empty tensor fits any shape holding a 0, ``(0, 2**62)`` too, which numpy refuses."""
     assert flat is not None
+    for name, shape in parts:
+        problem = shape_problem(shape)
+        if problem is not None:
+            raise r.error(
+                f"implausible parameter shape: {problem}", field=f"{field}.{name}",
+                expected=SHAPE_LIMITS, found=shape,
+            )
     want = sum(_size(shape) for _, shape in parts)
     if flat.size != want:
         raise r.error(

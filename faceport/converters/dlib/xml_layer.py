@@ -21,6 +21,7 @@ from faceport.converters.dlib.xml_vocabulary import (
     INPUT,
     AttrTable,
     ValueProblem,
+    describe,
     infer_value,
     parse_value,
 )
@@ -34,13 +35,6 @@ LayerBody = tuple[str, dict[str, str], str, int]
 
 _MULTICLASS = re.compile(r"loss_multimulticlass_log, labels=\{(.*)\}", re.DOTALL)
 _CLASSIFIER = re.compile(r"([^:(),{}]+?):\(([^()]*)\)(?:, |$)")
-_DESCRIBE = {
-    "count": "an integer >= 1",
-    "size": "an integer >= 0",
-    "float": "a number",
-    "bool": "true or false",
-    "ids": "comma-separated tag ids",
-}
 
 
 class LayerDecoder:
@@ -60,7 +54,7 @@ class LayerDecoder:
                 f"<{tag}> lacks attribute {key!r}",
                 line,
                 field=f"{tag}.{key}",
-                expected=_DESCRIBE[kind],
+                expected=describe(kind),
                 found="nothing",
             )
         try:

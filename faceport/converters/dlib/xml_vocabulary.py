@@ -19,9 +19,20 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-# value kinds: "count" int >= 1, "size" int >= 0, "int" any integer, "float" finite,
-# "real" finite or +-inf, "bool", "ids" "1,2,3", "text" any string
 AttrTable = Mapping[str, tuple[str, bool]]
+
+#: every value kind a table may use, with what it accepts as error messages say it
+#: (``parse_value`` parses each; a test checks that the tables use no other kind)
+KINDS: dict[str, str] = {
+    "count": "an integer >= 1",
+    "size": "an integer >= 0",
+    "int": "an integer",
+    "float": "a finite decimal number",
+    "real": "a decimal number, inf or -inf",
+    "bool": "true or false",
+    "ids": "comma-separated tag ids >= 0",
+    "text": "any text",
+}
 
 _MULTS: AttrTable = {
     "learning_rate_mult": ("float", False),
@@ -165,38 +176,44 @@ class ValueProblem(ValueError):
         super().__init__(f"expected {expected}, found {found!r}")
 
 
+def describe(kind: str) -> str:
+    """What a value of ``kind`` must look like (for errors); never raises."""
+    return KINDS.get(kind, f"a value of kind {kind!r}, which the vocabulary does not define")
+
+
 def parse_value(kind: str, text: str) -> Any:
-    """Convert one attribute value of value kind ``kind`` (see the module docstring)."""
+    """Convert one attribute value of value kind ``kind`` (see :data:`KINDS`); a value that
+    does not fit, or a kind :data:`KINDS` does not define, is a :class:`ValueProblem`."""
     text = text.strip()
     if kind in ("count", "size", "int"):
         if _INT.fullmatch(text) is None:
-            raise ValueProblem("an integer", text)
+            raise ValueProblem(describe(kind), text)
         number = int(text)
-        if kind == "int":
-            return number
-        if number < (1 if kind == "count" else 0):
-            raise ValueProblem("an integer >= 1" if kind == "count" else "an integer >= 0", text)
+        if (kind == "count" and number < 1) or (kind == "size" and number < 0):
+            raise ValueProblem(describe(kind), text)
         return number
     if kind == "float":
         if _FLOAT.fullmatch(text) is None or not math.isfinite(float(text)):
-            raise ValueProblem("a finite decimal number", text)
+            raise ValueProblem(describe(kind), text)
         return float(text)
     if kind == "real":
         if text.lower() in ("inf", "+inf", "-inf"):
             return float(text)
-        return parse_value("float", text)
+        if _FLOAT.fullmatch(text) is None or not math.isfinite(float(text)):
+            raise ValueProblem(describe(kind), text)
+        return float(text)
     if kind == "text":
         return text
     if kind == "bool":
         if text not in ("true", "false", "1", "0"):
-            raise ValueProblem("true or false", text)
+            raise ValueProblem(describe(kind), text)
         return text in ("true", "1")
     if kind == "ids":
         parts = text.split(",")
         if not text or any(_INT.fullmatch(p.strip()) is None or int(p) < 0 for p in parts):
-            raise ValueProblem("comma-separated tag ids >= 0", text)
+            raise ValueProblem(describe(kind), text)
         return [int(p) for p in parts]
-    raise ValueError(f"unknown value kind {kind!r}")
+    raise ValueProblem(describe(kind), text)
 
 
 def infer_value(text: str) -> Any:

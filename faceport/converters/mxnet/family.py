@@ -73,8 +73,11 @@ class MXNetFamily(Family):
         if p.name.endswith(SYMBOL_SUFFIX):
             return True
         if p.suffix == ".params" and p.is_file():
-            with open(p, "rb") as handle:
-                return handle.read(8) == (0x112).to_bytes(8, "little")
+            try:
+                with open(p, "rb") as handle:
+                    return handle.read(8) == (0x112).to_bytes(8, "little")
+            except OSError:  # unreadable: not ours to claim (sniff never raises)
+                return False
         return p.with_name(p.name + SYMBOL_SUFFIX).is_file()
 
     def convert(self, path: Path, **options: Any) -> Graph:

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faceport.converters.limits import SHAPE_LIMITS, shape_problem
 from faceport.errors import FormatError
 
 log = logging.getLogger(__name__)
@@ -180,11 +181,14 @@ def _read_array(cur: _Cursor, where: str) -> np.ndarray | None:
                 stype,
                 cur.pos - 4,
             )
+        dims_at = cur.pos + 4
         shape = _read_shape(cur, where, numpy_semantics=magic == V3_MAGIC)
     elif magic == V1_MAGIC:
+        dims_at = cur.pos + 4
         shape = _read_shape(cur, where, numpy_semantics=False)
     elif magic <= MAX_NDIM:  # pre-v1: the word is ndim, dims are uint32
-        dims = cur.take(4 * magic, f"{where}.shape")
+        dims_at = cur.pos
+        dims = cur.take(4 * magic, f"{where}.shape.dims")
         shape = tuple(int(d) for d in struct.unpack(f"<{magic}I", dims)) if magic else None
     else:
         raise cur.fail(
@@ -212,11 +216,15 @@ def _read_array(cur: _Cursor, where: str) -> np.ndarray | None:
                        cur.pos - 4)
     count = 1
     for dim in shape:
-        count *= dim  # Python ints: no overflow, compared before any allocation
+        count *= dim  # Python ints: no overflow, compared before numpy sees the shape
     nbytes = count * dtype.itemsize
     if nbytes > cur.left():
         raise cur.fail("array data runs past the end of the file", f"{where}.data",
                        f"{nbytes} bytes for shape {shape} {dtype.name}", f"{cur.left()} left")
+    problem = shape_problem(shape)  # an empty shape's dims are unchecked by the bytes
+    if problem is not None:
+        raise cur.fail(f"implausible array shape: {problem}", f"{where}.shape.dims",
+                       SHAPE_LIMITS, list(shape), dims_at)
     raw = cur.take(nbytes, f"{where}.data")
     return np.frombuffer(raw, dtype=dtype, count=count).reshape(shape)
 

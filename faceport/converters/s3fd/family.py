@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,11 +35,13 @@ class S3FDFamily(Family):
             return True
         if head[:4] != b"PK\x03\x04":
             return False
-        try:
-            with zipfile.ZipFile(path) as archive:
-                return any(n.endswith("/data.pkl") for n in archive.namelist())
-        except (zipfile.BadZipFile, OSError, ValueError):
+        from faceport.converters.s3fd.pth_reader import zip_directory
+
+        try:  # any bytes: zip_directory raises nothing but FormatError
+            infos, _ = zip_directory(path, str(path))
+        except FaceportError:
             return False
+        return any(info.filename.endswith("/data.pkl") for info in infos)
 
     def convert(
         self,

@@ -17,18 +17,25 @@ Two container formats exist (torch/serialization.py):
 The older tar container (PyTorch < 0.4) is refused with a clear error. The file is read
 into memory (never mmapped, never extracted); each storage's declared size is checked
 against the bytes present before an array is made.
+
+Of :mod:`zipfile` only the central directory parse is used (:func:`zip_directory`, which
+turns every exception it raises on hostile bytes into a FormatError); each entry is then
+validated here in full (name, version needed, flags, method, disk, sizes, local header,
+span within the file, no two spans overlapping) and read from the file's bytes directly.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import os
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -46,6 +53,12 @@ log = logging.getLogger(__name__)
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
+#: zip "version needed to extract": 4.5 (zip64) is the most a STORED entry needs (torch
+#: writes 0); zipfile itself raises NotImplementedError above 6.3
+MAX_ZIP_VERSION = 45
+#: general-purpose flag bits of encryption: traditional, strong, central directory
+ZIP_ENCRYPTED = 0x0001 | 0x0040 | 0x2000
+_LOCAL_HEADER = 30
 
 
 @dataclass(frozen=True)
@@ -63,7 +76,10 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     p = Path(path)
     if not p.is_file():
         raise FaceportError("no such checkpoint file", file=name)
-    data = p.read_bytes()
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise FormatError(f"cannot read checkpoint: {exc.strerror}", file=name) from None
     return read_checkpoint_bytes(data, file=name)
 
 
@@ -84,13 +100,43 @@ def read_checkpoint_bytes(data: bytes, *, file: str = "<bytes>") -> Checkpoint:
 
 
 # -- zip container -------------------------------------------------------------------------
-def _read_zip(data: bytes, file: str) -> Checkpoint:
+@dataclass(frozen=True)
+class ZipEntry:
+    """One validated STORED entry: its bytes are ``data[start : start + size]``."""
+
+    name: str
+    header_offset: int
+    start: int
+    size: int
+    crc: int
+
+    @property
+    def end(self) -> int:
+        return self.start + self.size
+
+
+def zip_directory(source: str | os.PathLike[str] | IO[bytes],
+                  file: str) -> tuple[list[zipfile.ZipInfo], int]:
+    """The entries of a zip's central directory and the offset it starts at, as
+    :mod:`zipfile` parses them; nothing else of zipfile is used. Its parse of hostile bytes
+    raises more than BadZipFile (NotImplementedError for a version needed above 6.3,
+    UnicodeDecodeError for a bad UTF-8 name, OverflowError for a zip64 offset...): every
+    one is a FormatError here. The entries are not validated (:func:`check_entries` is)."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        infos = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
+        with zipfile.ZipFile(source) as archive:
+            return archive.infolist(), archive.start_dir
+    except NotImplementedError as exc:
+        raise FormatError(f"zip entry needs a newer zip version to extract: {exc}", file=file,
+                          field="central directory", expected=f"<= {MAX_ZIP_VERSION / 10}",
+                          found=str(exc)) from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError,
+            OverflowError, struct.error) as exc:
         raise FormatError(f"corrupt zip container: {exc}", file=file) from None
-    entries = _check_entries(infos, len(data), file)
+
+
+def _read_zip(data: bytes, file: str) -> Checkpoint:
+    infos, start_dir = zip_directory(io.BytesIO(data), file)
+    entries = check_entries(infos, data, start_dir, file)
     roots = {name.split("/", 1)[0] for name in entries}
     if len(roots) != 1:
         raise FormatError("zip entries are not under one top-level folder", file=file,
@@ -98,7 +144,7 @@ def _read_zip(data: bytes, file: str) -> Checkpoint:
     root = roots.pop()
     byteorder = "little"
     if f"{root}/byteorder" in entries:
-        raw = _zip_read(archive, entries[f"{root}/byteorder"], file)
+        raw = bytes(_entry_bytes(data, entries[f"{root}/byteorder"], file))
         byteorder = raw.decode("ascii", "replace")
         if byteorder not in ("little", "big"):
             raise FormatError("bad byteorder record", file=file, field="byteorder",
@@ -106,7 +152,7 @@ def _read_zip(data: bytes, file: str) -> Checkpoint:
     pkl_name = f"{root}/data.pkl"
     if pkl_name not in entries:
         raise FormatError("zip checkpoint has no data.pkl", file=file, field=pkl_name)
-    pickle_bytes = _zip_read(archive, entries[pkl_name], file)
+    pickle_bytes = bytes(_entry_bytes(data, entries[pkl_name], file))
     refs: dict[str, StorageRef] = {}
 
     def persistent_load(pid: Any, offset: int) -> StorageRef:
@@ -122,76 +168,103 @@ def _read_zip(data: bytes, file: str) -> Checkpoint:
                           offset=end)
     arrays: dict[str, np.ndarray] = {}
     for key, ref in refs.items():
-        entry = f"{root}/data/{key}"
-        info = entries.get(entry)
-        if info is None:
+        name = f"{root}/data/{key}"
+        entry = entries.get(name)
+        if entry is None:
             raise FormatError(f"storage {key!r} is referenced but has no zip entry", file=file,
-                              field=entry)
+                              field=name)
         nbytes = ref.numel * itemsize(ref.dtype)
-        if info.file_size != nbytes:
+        if entry.size != nbytes:
             raise FormatError(f"storage {key!r} size disagrees with its zip entry", file=file,
-                              field=entry, expected=f"{nbytes} bytes ({ref.numel} x {ref.dtype})",
-                              found=f"{info.file_size} bytes")
-        arrays[key] = to_array(_stored_entry(data, info, file), ref.dtype, byteorder)
+                              field=name, expected=f"{nbytes} bytes ({ref.numel} x {ref.dtype})",
+                              found=f"{entry.size} bytes")
+        arrays[key] = to_array(_entry_bytes(data, entry, file), ref.dtype, byteorder)
     return Checkpoint(materialize(obj, arrays, file), "zip", file)
 
 
-def _check_entries(
-    infos: list[zipfile.ZipInfo], size: int, file: str
-) -> dict[str, zipfile.ZipInfo]:
-    entries: dict[str, zipfile.ZipInfo] = {}
+def _safe_name(name: str) -> bool:
+    parts = name.split("/")
+    return not (name.startswith("/") or "\\" in name or ".." in parts or "" in parts[:-1]
+                or ":" in name or len(parts) < 2)
+
+
+def check_entries(
+    infos: list[zipfile.ZipInfo], data: bytes, start_dir: int, file: str
+) -> dict[str, ZipEntry]:
+    """Validate every central directory entry against ``data`` (the whole file) before any
+    is read: a safe, unique name; version needed, flags, method and disk a STORED torch
+    entry has; equal sizes; a local header inside the file, before the central directory
+    (``start_dir``), naming the same file; data ending there too; no two entries' spans
+    (local header to data end) overlapping."""
+    entries: dict[str, ZipEntry] = {}
     for info in infos:
         name = info.filename
-        parts = name.split("/")
-        if (name.startswith("/") or "\\" in name or ".." in parts or "" in parts[:-1]
-                or ":" in name or len(parts) < 2):
+        if not _safe_name(name):
             raise FormatError("unsafe or unexpected zip entry name", file=file, field=name)
         if name in entries:
             raise FormatError("duplicate zip entry", file=file, field=name)
+        if info.extract_version > MAX_ZIP_VERSION:
+            raise FormatError("zip entry needs a newer zip version to extract", file=file,
+                              field=name, expected=f"<= {MAX_ZIP_VERSION / 10}",
+                              found=f"{info.extract_version / 10}")
+        if info.flag_bits & ZIP_ENCRYPTED:
+            raise FormatError("encrypted zip entry", file=file, field=name,
+                              found=f"flags {info.flag_bits:#06x}")
         if info.compress_type != zipfile.ZIP_STORED:
             raise FormatError("compressed zip entry (torch.save writes them stored)", file=file,
                               field=name, expected="STORED", found=f"method {info.compress_type}")
-        if info.flag_bits & 0x1:
-            raise FormatError("encrypted zip entry", file=file, field=name)
-        if info.file_size != info.compress_size or info.header_offset + info.file_size > size:
-            end = info.header_offset + info.file_size
-            raise FormatError("zip entry extends past the end of the file", file=file,
-                              field=name, expected=f"<= {size} bytes", found=end)
-        entries[name] = info
+        if info.volume != 0:
+            raise FormatError("zip entry on another disk of a multi-disk zip", file=file,
+                              field=name, expected=0, found=info.volume)
+        if info.file_size != info.compress_size:
+            raise FormatError("stored zip entry's sizes disagree", file=file, field=name,
+                              expected=f"{info.compress_size} bytes (compressed size)",
+                              found=f"{info.file_size} bytes")
+        entries[name] = _local_entry(info, data, start_dir, file)
+    spans = sorted(entries.values(), key=lambda e: e.header_offset)
+    for before, after in itertools.pairwise(spans):
+        if after.header_offset < before.end:
+            raise FormatError("zip entries overlap", file=file, offset=after.header_offset,
+                              field=after.name, expected=f">= {before.end} (after {before.name})",
+                              found=after.header_offset)
     return entries
 
 
-def _zip_read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, file: str) -> bytes:
-    try:
-        return archive.read(info)
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as exc:
-        raise FormatError(f"cannot read zip entry: {exc}", file=file, field=info.filename) from None
-
-
-def _stored_entry(data: bytes, info: zipfile.ZipInfo, file: str) -> memoryview:
-    """A STORED entry's bytes as a view into ``data`` (no copy), after the checks
-    ``ZipFile.read`` makes: the local header's signature and name, and the CRC-32."""
-    at = info.header_offset
-    header = data[at : at + 30]
-    if len(header) < 30 or header[:4] != b"PK\x03\x04":
-        raise FormatError("bad zip local header", file=file, offset=at, field=info.filename,
+def _local_entry(info: zipfile.ZipInfo, data: bytes, start_dir: int, file: str) -> ZipEntry:
+    """The entry's local header (in the file, before the central directory, the same name)
+    and where its data lies; sizes and CRC are the central directory's (torch writes data
+    descriptors: its local headers hold zeros)."""
+    name, at = info.filename, info.header_offset
+    if not 0 <= at <= start_dir - _LOCAL_HEADER:
+        raise FormatError("zip local header offset outside the file", file=file, field=name,
+                          expected=f"0..{max(start_dir - _LOCAL_HEADER, 0)}", found=at)
+    header = data[at : at + _LOCAL_HEADER]
+    if header[:4] != b"PK\x03\x04":
+        raise FormatError("bad zip local header", file=file, offset=at, field=name,
                           expected="PK\\x03\\x04", found=header[:4])
     name_len = int.from_bytes(header[26:28], "little")
     extra_len = int.from_bytes(header[28:30], "little")
-    start = at + 30 + name_len + extra_len
-    if data[at + 30 : at + 30 + name_len] != info.orig_filename.encode("utf-8", "replace") and \
-            data[at + 30 : at + 30 + name_len] != info.filename.encode("cp437", "replace"):
+    local_name = data[at + _LOCAL_HEADER : at + _LOCAL_HEADER + name_len]
+    if local_name != info.orig_filename.encode("utf-8", "replace") and \
+            local_name != info.filename.encode("cp437", "replace"):
         raise FormatError("zip local header names another file", file=file, offset=at,
-                          field=info.filename)
-    if start + info.file_size > len(data):
-        raise FormatError("zip entry extends past the end of the file", file=file, offset=start,
-                          field=info.filename, expected=f"<= {len(data)} bytes",
-                          found=start + info.file_size)
-    view = memoryview(data)[start : start + info.file_size]
-    if zlib.crc32(view) != info.CRC:
-        raise FormatError("zip entry fails its CRC-32 check", file=file, offset=start,
-                          field=info.filename, expected=f"{info.CRC:08x}",
-                          found=f"{zlib.crc32(view):08x}")
+                          field=name, found=local_name[:80])
+    start = at + _LOCAL_HEADER + name_len + extra_len
+    end = start + info.file_size
+    if end > start_dir:
+        where = "past the end of the file" if end > len(data) else "into the central directory"
+        raise FormatError(f"zip entry extends {where}", file=file, offset=start, field=name,
+                          expected=f"<= {start_dir} bytes", found=end)
+    return ZipEntry(name, at, start, info.file_size, info.CRC)
+
+
+def _entry_bytes(data: bytes, entry: ZipEntry, file: str) -> memoryview:
+    """A validated entry's bytes as a view into ``data`` (no copy), CRC-32 checked."""
+    view = memoryview(data)[entry.start : entry.end]
+    crc = zlib.crc32(view)
+    if crc != entry.crc:
+        raise FormatError("zip entry fails its CRC-32 check", file=file, offset=entry.start,
+                          field=entry.name, expected=f"{entry.crc:08x}", found=f"{crc:08x}")
     return view
 
 

@@ -9,13 +9,14 @@ replaced by a copy of its strided view, bounds-checked against its storage.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from faceport.converters.s3fd.safe_unpickle import STORAGE_DTYPES, Global, TensorRef
+from faceport.converters.s3fd.safe_unpickle import MAX_NUMEL, STORAGE_DTYPES, Global, TensorRef
 from faceport.errors import FormatError
 
 MAX_DEPTH = 32
@@ -43,8 +44,9 @@ def storage_ref(
         raise FormatError("storage of unknown type", file=file, offset=offset, found=kind)
     if not isinstance(key, str) or not _KEY.match(key):
         raise FormatError("bad storage key", file=file, offset=offset, found=key)
-    if not isinstance(numel, int) or isinstance(numel, bool) or not 0 <= numel < 2**48:
-        raise FormatError("bad storage numel", file=file, offset=offset, found=numel)
+    if not isinstance(numel, int) or isinstance(numel, bool) or not 0 <= numel < MAX_NUMEL:
+        raise FormatError("bad storage numel", file=file, offset=offset,
+                          expected=f"0..{MAX_NUMEL - 1}", found=numel)
     dtype = STORAGE_DTYPES[kind.name]
     known = refs.setdefault(key, StorageRef(dtype, key, numel))
     if known.dtype != dtype or known.numel != numel:
@@ -121,7 +123,7 @@ class _Materializer:
         flat = self.arrays[storage.key]
         if storage.view_numel is not None:
             flat = flat[storage.view_offset : storage.view_offset + storage.view_numel]
-        count = int(np.prod(ref.size, dtype=np.int64)) if ref.size else 1
+        count = math.prod(ref.size)  # Python ints (an int64 product wraps); size is bounded
         if count == 0:
             return np.zeros(ref.size, dtype=flat.dtype)
         last = ref.offset + sum((n - 1) * s for n, s in zip(ref.size, ref.stride))

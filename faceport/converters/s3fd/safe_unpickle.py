@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from faceport.converters.limits import SHAPE_LIMITS, shape_problem
 from faceport.converters.s3fd.safe_unpickle_ops import (
     MARK,
     OPS,
@@ -55,6 +56,8 @@ ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
 )
 MAX_TEXT_LINE = 256  # protocol-0 GLOBAL / PUT / GET argument lines
 MAX_NDIM = 16
+#: the most elements a storage may hold; a tensor's offset and strides stay below it too
+MAX_NUMEL = 2**48
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,16 @@ class _Machine:
         if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
             raise self.error("tensor offset/size/stride must be non-negative ints",
                              found=(offset, size, stride))
+        # bounded here, as Python ints, so numpy never sees a shape it refuses (an empty
+        # tensor's dims are not bounded by its storage) or a stride that overflows
+        problem = shape_problem(size)
+        if problem is not None:
+            raise self.error(f"implausible tensor size: {problem}", field="size",
+                             expected=SHAPE_LIMITS, found=size)
+        for field, numbers in (("offset", (offset,)), ("stride", stride)):
+            if any(v >= MAX_NUMEL for v in numbers):
+                raise self.error(f"implausible tensor {field}", field=field,
+                                 expected=f"< {MAX_NUMEL} elements (2**48)", found=numbers)
         return TensorRef(storage, offset, size, stride)
 
     def build(self, state: Any) -> None:

@@ -14,6 +14,17 @@ from faceport.converters.dlib.binary import BinaryReader
 from faceport.converters.dlib.dat_reader import read_dat, read_dat_bytes
 from faceport.errors import FormatError
 from tests.conftest import shared_fixture
+from tests.converters.dlib.dat_bytes import (
+    EMPTY,
+    dat_net,
+    on_input,
+    v_alias,
+    v_bool,
+    v_float,
+    v_int,
+    v_str,
+    v_tensor,
+)
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +94,53 @@ def test_hostile_tensor_dims_fail_before_allocating(dims: tuple[int, ...]) -> No
     r = BinaryReader(_tensor(*dims) + b"\0" * 100, "t")  # 100 bytes: < 105 floats
     with pytest.raises(FormatError, match=r"tensor|dimension"):
         r.read_tensor("params")
+
+
+def _fc(num_outputs: int, num_inputs: int, bias_mode: int = 1) -> bytes:
+    """fc_2 with an empty params tensor: only the two sizes say what shape it has."""
+    return (v_str("fc_2") + v_int(num_outputs) + v_int(num_inputs) + EMPTY
+            + v_alias((0, 0, 0, 0)) * 2 + v_int(bias_mode) + v_float(1.0) * 4)
+
+
+def _con(filters: tuple[int, int, int, int], n_params: int = 1) -> bytes:
+    """con_4 with num_filters 1 and the given filters alias (its shape is the weight's)."""
+    return (v_str("con_4") + v_tensor([0.0] * n_params, (n_params, 1, 1, 1)) + v_int(1)
+            + v_int(1) * 2 + v_int(1) * 2 + v_int(0) * 2 + v_alias(filters)
+            + v_alias((1, 1, 1, 1)) + v_float(1.0) * 4)
+
+
+@pytest.mark.parametrize(
+    ("details", "field"),
+    [
+        (_fc(2**62, 0), "params.weight"),  # the fuzzer's find: (0, 2**62) -> "array is too big"
+        (_fc(2**64 - 1, 0), "params.weight"),  # -> "Maximum allowed dimension exceeded"
+        (_fc(0, 2**40), "params.weight"),
+        (_con((1, 0, 2**40, 2**40)), "filters"),  # weight (1, 0, 2**40, 2**40) + 1 bias
+        (v_str("embeddings_") + EMPTY + v_int(0) + v_int(2**62) + v_float(1.0) + v_bool(True),
+         "embs.embeddings"),
+    ],
+    ids=["fc-2**62", "fc-2**64", "fc-inputs-2**40", "con-filters", "embeddings"],
+)
+def test_empty_params_with_huge_shapes_are_format_errors(details: bytes, field: str) -> None:
+    """An empty params tensor passes every byte check; its shape comes from other fields
+    (sizes, an alias tensor) and must be bounded before numpy reshapes it."""
+    with pytest.raises(FormatError, match="implausible") as info:
+        read_dat_bytes(dat_net(on_input(details)), "mem.dat")
+    err = info.value
+    assert err.file == "mem.dat" and err.field.endswith(f") {field}") and err.offset, str(err)
+
+
+def test_bounded_empty_params_still_read() -> None:
+    """An fc that was never set up (no inputs yet) is a real dlib file: still read."""
+    layers, _ = read_dat_bytes(dat_net(on_input(_fc(10, 0))), "mem.dat")
+    assert layers[1].kind == "fc_no_bias" and layers[1].params["weight"].shape == (0, 10)
+
+
+@pytest.mark.parametrize("dims", [(0, 2**40, 2**40, 1), (1, 1, 1, 2**31 + 1)])
+def test_hostile_alias_dims_are_format_errors(dims: tuple[int, ...]) -> None:
+    with pytest.raises(FormatError, match="implausible") as info:
+        BinaryReader(v_alias(dims) + b"\0" * 8, "a").read_alias_tensor("filters")
+    assert info.value.field == "filters" and info.value.offset == 0
 
 
 def test_varint_size_nibble_too_big() -> None:

@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 
 from faceport.converters.dlib import xml_repair
+from faceport.converters.dlib.xml_layer import LayerDecoder
 from faceport.converters.dlib.xml_reader import read_xml
-from faceport.converters.dlib.xml_vocabulary import COMP
+from faceport.converters.dlib.xml_vocabulary import COMP, INPUT, KINDS, parse_value
 from faceport.errors import FormatError, UnsupportedOpError
 from faceport.registry import supported_ops
 from tests.converters.dlib import vocab_cases as vc
@@ -42,6 +43,67 @@ def test_every_converter_kind_is_in_the_xml_vocabulary() -> None:
     ops = set(supported_ops("dlib"))
     missing = {op for op in ops if not op.startswith("loss_")} - set(COMP) - {"tag", "skip"}
     assert not missing, f"converted but not readable from XML: {sorted(missing)}"
+
+
+_VOCABULARY = [
+    (where, tag, key, kind, required)
+    for where, table in (("comp", COMP), ("input", INPUT))
+    for tag, attrs in table.items()
+    for key, (kind, required) in attrs.items()
+]
+
+
+def test_every_value_kind_is_described_and_parsed() -> None:
+    """A kind a table uses but KINDS (the error vocabulary) or parse_value lacks was a
+    KeyError / ValueError escaping the reader (<tril/>: kinds int and real)."""
+    used = {kind for *_, kind, _ in _VOCABULARY}
+    assert used <= set(KINDS), f"kinds without a description: {sorted(used - set(KINDS))}"
+    for kind in KINDS:
+        parse_value(kind, "1")  # every kind accepts a plain 1, none is unknown to parse_value
+
+
+@pytest.mark.parametrize(("where", "tag", "key", "kind", "required"), _VOCABULARY,
+                         ids=[f"{t}.{k}" for _, t, k, _, _ in _VOCABULARY])
+def test_every_vocabulary_attribute_fails_as_a_located_format_error(
+    tmp_path: Path, where: str, tag: str, key: str, kind: str, required: bool
+) -> None:
+    """Each attribute of each tag, missing (when required) and with a value of the wrong
+    kind: a FormatError naming file, line, ``tag.key`` and what was expected."""
+    table = (INPUT if where == "input" else COMP)[tag]
+    good = {"count": "1", "size": "0", "int": "0", "float": "1", "real": "-inf",
+            "bool": "true", "ids": "1", "text": "channel_wise"}
+    attrs = {k: good[kd] for k, (kd, req) in table.items() if req}
+    cases = []
+    if required:
+        cases.append(({k: v for k, v in attrs.items() if k != key}, KINDS[kind], "nothing"))
+    if kind != "text":
+        cases.append(({**attrs, key: "@"}, None, "@"))
+    for case, expected, found in cases:
+        element = f"<{tag} " + " ".join(f"{k}='{v}'" for k, v in case.items()) + "/>"
+        text = _net(element) if where == "comp" else _net("<relu/>", bottom=element)
+        with pytest.raises(FormatError) as info:
+            _read(tmp_path, text)
+        err = info.value
+        assert err.field == f"{tag}.{key}" and err.file == str(tmp_path / "net.xml"), str(err)
+        assert err.line is not None and err.expected and err.found == found, str(err)
+        if expected is not None:
+            assert err.expected == expected
+
+
+@pytest.mark.parametrize("element", ["<tril/>", "<tril diag='0'/>", "<tril diag_value='1'/>"])
+def test_tril_missing_attributes_are_format_errors(tmp_path: Path, element: str) -> None:
+    """The fuzzer's find: KeyError('int') / KeyError('real') out of the layer decoder."""
+    with pytest.raises(FormatError, match="lacks attribute") as info:
+        _read(tmp_path, _net(element))
+    assert info.value.field in ("tril.diag", "tril.diag_value") and info.value.line == 6
+
+
+def test_unknown_value_kind_is_a_format_error() -> None:
+    decoder = LayerDecoder("net.xml", "net.xml")
+    for attrib in ({}, {"x": "1"}):
+        with pytest.raises(FormatError) as info:
+            decoder.value("weird", "x", "no_such_kind", attrib, 7)
+        assert info.value.field == "weird.x" and info.value.line == 7
 
 
 def test_slice_duplicate_offset_nr_is_renamed(tmp_path: Path) -> None:

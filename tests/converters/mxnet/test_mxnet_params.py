@@ -97,6 +97,60 @@ def test_terabyte_dims_fail_before_allocation() -> None:
     assert "4611686018427387904 bytes" in str(err)
 
 
+def _dims_file(dims: tuple[int, ...], version: int = 2, data: bytes = b"") -> bytes:
+    """One float32 array with the given dims (v1/v2: int64 dims; 0: legacy uint32 dims)."""
+    out = struct.pack("<QQQ", 0x112, 0, 1)
+    if version == 0:
+        out += struct.pack(f"<I{len(dims)}I", len(dims), *dims)
+    else:
+        out += struct.pack("<I", {1: 0xF993FAC8, 2: 0xF993FAC9, 3: 0xF993FACA}[version])
+        out += struct.pack("<i", 0) if version >= 2 else b""
+        out += struct.pack(f"<i{len(dims)}q", len(dims), *dims)
+    return out + struct.pack("<iii", 1, 0, 0) + data + struct.pack("<Q", 0)
+
+
+@pytest.mark.parametrize(
+    ("version", "dims"),
+    [
+        (2, (0, 1 << 62, 1 << 62)),  # 0 elements, 0 bytes: passed the byte check, then reshape
+        (3, (0, 1 << 40, 1 << 40)),
+        (1, (1 << 20, 0, 1 << 50)),
+        (0, (0, 2**32 - 1, 2**32 - 1)),  # legacy uint32 dims
+        (0, (0, 2**31 + 1)),
+        (2, (0, *(2**31,) * 3)),
+    ],
+)
+def test_empty_array_with_huge_dims_is_a_format_error(version: int, dims: tuple[int, ...]) -> None:
+    """The fuzzer's find: a 0 among huge dims made numpy raise "array is too big"."""
+    err = _raises(_dims_file(dims, version))
+    assert err.field == "arrays[0].shape.dims" and err.offset == (28 if version == 0 else 36 - (
+        4 if version == 1 else 0))
+    assert err.found == list(dims)
+
+
+def test_shape_limits_allow_real_empty_and_large_shapes() -> None:
+    parsed = read_ndarray_list("ok.params", _dims_file((0, 1 << 20, 1 << 20)))
+    assert parsed.arrays[0] is not None and parsed.arrays[0].shape == (0, 1 << 20, 1 << 20)
+    parsed = read_ndarray_list("ok.params", _dims_file((3, 0), 0))
+    assert parsed.arrays[0] is not None and parsed.arrays[0].shape == (3, 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.integers(0, 4), st.integers(0, 2**63 - 1)), min_size=1,
+                max_size=6), st.sampled_from([0, 1, 2, 3]))
+def test_any_dims_give_an_array_or_a_format_error(dims: list[int], version: int) -> None:
+    if version == 0:
+        dims = [d % 2**32 for d in dims]
+    count = int(np.prod(dims, dtype=object))
+    data = b"\0" * (4 * count) if count <= 64 else b""
+    try:
+        parsed = read_ndarray_list("h.params", _dims_file(tuple(dims), version, data))
+    except FormatError as exc:
+        assert exc.file == "h.params" and exc.field and exc.offset is not None
+    else:
+        assert parsed.arrays[0] is not None and parsed.arrays[0].shape == tuple(dims)
+
+
 def test_negative_dims_and_ndim() -> None:
     head = struct.pack("<QQQ", 0x112, 0, 1) + struct.pack("<Iii", 0xF993FAC9, 0, 2)
     _raises(head + struct.pack("<2q", 3, -5) + b"\x00" * 32, "negative dimension")

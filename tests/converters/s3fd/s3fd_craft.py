@@ -6,6 +6,7 @@ import io
 import pickle
 import struct
 import zipfile
+import zlib
 
 LEGACY_PREFIX = (
     pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)
@@ -65,9 +66,70 @@ def _str(value: str) -> str:
 def _int(value: int) -> str:
     if -(2**31) <= value < 2**31:
         return "J" + struct.pack("<i", value).decode("latin-1")
-    raw = value.to_bytes(9, "little", signed=True)
-    return "\x8a\x09" + raw.decode("latin-1")
+    size = max(9, (value.bit_length() + 8) // 8)  # LONG1: one length byte, then the bytes
+    raw = value.to_bytes(size, "little", signed=True)
+    return "\x8a" + chr(size) + raw.decode("latin-1")
 
 
 def _tuple(values: tuple[int, ...]) -> str:
     return "(" + "".join(_int(v) for v in values) + "t"
+
+
+# -- zip directory surgery (APPNOTE.TXT 4.3.7 local header, 4.3.12 central header, 4.3.16 end)
+LOCAL = "<4sHHHHHIIIHH"  # signature, version needed, flags, method, time, date, crc, sizes, lens
+CENTRAL_FIELDS = {"version_needed": (6, "<H"), "flags": (8, "<H"), "method": (10, "<H"),
+                  "compressed_size": (20, "<I"), "size": (24, "<I"), "disk": (34, "<H"),
+                  "header_offset": (42, "<I")}
+END_FIELDS = {"entries_this_disk": (8, "<H"), "entries": (10, "<H"), "cd_size": (12, "<I"),
+              "cd_offset": (16, "<I")}
+
+
+def _end(data: bytes) -> int:
+    return data.rindex(b"PK\x05\x06")
+
+
+def central_headers(data: bytes) -> dict[str, int]:
+    """Name -> offset of that entry's central directory header, in directory order."""
+    at = struct.unpack_from("<I", data, _end(data) + 16)[0]
+    out = {}
+    while data[at : at + 4] == b"PK\x01\x02":
+        name_len, extra_len, comment_len = struct.unpack_from("<HHH", data, at + 28)
+        out[data[at + 46 : at + 46 + name_len].decode()] = at
+        at += 46 + name_len + extra_len + comment_len
+    return out
+
+
+def patch_central(data: bytes, name: str, **fields: int) -> bytes:
+    """``data`` with fields (see CENTRAL_FIELDS) of ``name``'s central header replaced."""
+    out = bytearray(data)
+    at = central_headers(data)[name]
+    for field, value in fields.items():
+        offset, fmt = CENTRAL_FIELDS[field]
+        struct.pack_into(fmt, out, at + offset, value)
+    return bytes(out)
+
+
+def patch_end(data: bytes, **fields: int) -> bytes:
+    out = bytearray(data)
+    for field, value in fields.items():
+        offset, fmt = END_FIELDS[field]
+        struct.pack_into(fmt, out, _end(data) + offset, value)
+    return bytes(out)
+
+
+def with_zip64_end(data: bytes, cd_offset: int) -> bytes:
+    """``data`` with a zip64 end record and locator before its end record, claiming the
+    central directory at ``cd_offset`` (8 bytes: zipfile then trusts that over the end)."""
+    end = _end(data)
+    entries, cd_size = struct.unpack_from("<HI", data, end + 10)
+    record = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, entries, entries,
+                         cd_size, cd_offset)
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, end, 1)
+    return data[:end] + record + locator + data[end:]
+
+
+def local_header(name: str, payload: bytes) -> bytes:
+    """A STORED local header for ``name`` (sizes and CRC filled in), then ``payload``."""
+    raw = name.encode()
+    return struct.pack(LOCAL, b"PK\x03\x04", 20, 0, 0, 0, 0x21, zlib.crc32(payload),
+                       len(payload), len(payload), len(raw), 0) + raw + payload

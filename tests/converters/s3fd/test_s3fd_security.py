@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import os
 import pickle
+import struct
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from faceport.converters.s3fd.family import FAMILY
 from faceport.converters.s3fd.pth_reader import read_checkpoint, read_checkpoint_bytes
 from faceport.errors import FormatError
 from tests.converters.s3fd.s3fd_craft import (
+    central_headers,
     legacy_checkpoint,
+    local_header,
+    patch_central,
+    patch_end,
     tensor_pickle,
+    with_zip64_end,
     zip_checkpoint,
 )
 
@@ -152,6 +159,107 @@ def test_duplicate_entries() -> None:
         data = zip_checkpoint(GOOD_PICKLE, {"0": RAW}, extra=[("archive/data/0", RAW)])
     with pytest.raises(FormatError, match="duplicate"):
         read_checkpoint_bytes(data)
+
+
+GOOD_ZIP = zip_checkpoint(GOOD_PICKLE, {"0": RAW})
+PKL = "archive/data.pkl"
+
+
+def _overlapping() -> bytes:
+    """archive/data/1's central entry points inside archive/data/0's bytes, where a valid
+    local header and the same payload (so the CRC holds) sit: two entries, one span."""
+    inner = local_header("archive/data/1", RAW)
+    data = zip_checkpoint(tensor_pickle("0", len(inner) // 4, (len(inner) // 4,), (1,)),
+                          {"0": inner, "1": RAW})
+    local = struct.unpack_from("<I", data, central_headers(data)["archive/data/0"] + 42)[0]
+    inner_at = local + 30 + sum(struct.unpack_from("<HH", data, local + 26))  # its data
+    assert data[inner_at : inner_at + 4] == b"PK\x03\x04"
+    return patch_central(data, "archive/data/1", header_offset=inner_at)
+
+
+ZIP_DIRECTORY_CASES = [
+    # the fuzzer's finds: NotImplementedError from zipfile (also out of sniff), and a
+    # negative local-header offset that reached seek() (OverflowError)
+    ("version 10.8", patch_central(GOOD_ZIP, PKL, version_needed=108), "version", None),
+    ("zip64 directory far past the end", with_zip64_end(GOOD_ZIP, 2**64 - 1), "offset", PKL),
+    ("version 5.1", patch_central(GOOD_ZIP, PKL, version_needed=51), "version", PKL),
+    ("negative header offset",
+     patch_end(GOOD_ZIP, cd_offset=central_headers(GOOD_ZIP)[PKL] + 1000), "offset", PKL),
+    ("header offset past the end",
+     patch_central(GOOD_ZIP, "archive/data/0", header_offset=len(GOOD_ZIP)), "offset",
+     "archive/data/0"),
+    ("header offset at the central directory",
+     patch_central(GOOD_ZIP, "archive/data/0", header_offset=central_headers(GOOD_ZIP)[PKL]),
+     "local header", "archive/data/0"),
+    ("method 99", patch_central(GOOD_ZIP, PKL, method=99), "method", PKL),
+    ("sizes disagree", patch_central(GOOD_ZIP, "archive/data/0", compressed_size=4), "size",
+     "archive/data/0"),
+    ("size past the end", patch_central(GOOD_ZIP, "archive/data/0", size=2**31,
+                                        compressed_size=2**31), "past the end", "archive/data/0"),
+    ("second disk", patch_central(GOOD_ZIP, PKL, disk=1), "disk", PKL),
+    ("strong encryption", patch_central(GOOD_ZIP, PKL, flags=0x40), "encrypted", PKL),
+    ("overlapping entries", _overlapping(), "overlap", "archive/data/1"),
+]
+
+
+@pytest.mark.parametrize(("label", "data", "message", "field"), ZIP_DIRECTORY_CASES,
+                         ids=[c[0] for c in ZIP_DIRECTORY_CASES])
+def test_zip_directory_anomalies(label: str, data: bytes, message: str,
+                                 field: str | None) -> None:
+    with pytest.raises(FormatError, match=message) as info:
+        read_checkpoint_bytes(data, file=label)
+    assert info.value.file == label
+    if field is not None:
+        assert info.value.field == field, str(info.value)
+
+
+@pytest.mark.parametrize(("label", "data", "message", "field"), ZIP_DIRECTORY_CASES,
+                         ids=[c[0] for c in ZIP_DIRECTORY_CASES])
+def test_sniff_and_read_checkpoint_never_raise_another_error(
+    tmp_path: Path, label: str, data: bytes, message: str, field: str | None
+) -> None:
+    path = tmp_path / "x.pth"
+    path.write_bytes(data)
+    assert FAMILY.sniff(path) in (True, False)
+    with pytest.raises(FormatError):
+        read_checkpoint(path)
+
+
+def test_sniff_refuses_a_zip_it_cannot_list(tmp_path: Path) -> None:
+    path = tmp_path / "x.pth"
+    path.write_bytes(patch_central(GOOD_ZIP, PKL, version_needed=108))
+    assert FAMILY.sniff(path) is False
+    path.write_bytes(GOOD_ZIP)
+    assert FAMILY.sniff(path) is True
+
+
+@pytest.mark.parametrize(
+    ("size", "stride", "field"),
+    [
+        ((2**32, 2**32), (0, 0), "size"),  # int64 product wrapped to 0 -> np.zeros(huge)
+        ((2**62, 3), (0, 0), "size"),  # wrapped negative: past the copy budget too
+        ((0, 2**62, 2**62), (1, 1, 1), "size"),  # empty, yet numpy refuses the shape
+        ((0, 2**100), (1, 1), "size"),  # np.prod: OverflowError
+        ((2**64,), (0,), "size"),
+        ((1,), (2**70,), "stride"),  # as_strided: OverflowError
+        ((1, 1), (2**61, 1), "stride"),
+        ((2,), (1,), "offset"),
+    ],
+)
+def test_hostile_tensor_geometry(size: tuple[int, ...], stride: tuple[int, ...],
+                                 field: str) -> None:
+    offset = 2**62 if field == "offset" else 0
+    data = zip_checkpoint(tensor_pickle("0", 6, size, stride, offset=offset), {"0": RAW})
+    with pytest.raises(FormatError, match="tensor") as info:
+        read_checkpoint_bytes(data, file="t.pth")
+    assert info.value.field == field and info.value.offset is not None, str(info.value)
+
+
+def test_empty_and_size_one_tensors_still_read() -> None:
+    data = zip_checkpoint(tensor_pickle("0", 6, (0, 2**20), (2**20, 1)), {"0": RAW})
+    assert read_checkpoint_bytes(data).obj["w"].shape == (0, 2**20)
+    data = zip_checkpoint(tensor_pickle("0", 6, (1, 3), (6, 1), offset=3), {"0": RAW})
+    assert read_checkpoint_bytes(data).obj["w"].tolist() == [[3, 4, 5]]
 
 
 LEGACY_PICKLE = tensor_pickle("0", 6, (2, 3), (3, 1), legacy=True)

@@ -225,6 +225,22 @@ def detect_multiscale(
     return merge_and_suppress(proposals, nms)
 
 
+def configs_for(graph: Graph) -> tuple[AnchorConfig, ...]:
+    """The anchor settings of the model's head strides (coarsest first): insightface's
+    ``net3`` values for each of 32, 16 and 8 it has, so a checkpoint with a subset of them
+    (two strides) decodes too; a stride ``net3`` does not define is refused."""
+    head = info_of(graph).head
+    strides = [int(s) for s in (head.options.get("strides") or [])] if head is not None else []
+    known = {cfg.stride: cfg for cfg in NET3}
+    missing = [s for s in strides if s not in known]
+    if missing or not strides:
+        raise FaceportError(
+            "no insightface anchor settings for these RetinaFace strides", field="info.head",
+            expected=f"a subset of {sorted(known, reverse=True)}", found=strides,
+        )  # fmt: skip
+    return tuple(known[s] for s in sorted(strides, reverse=True))
+
+
 class RetinaFaceDetector(Detector):
     """Image in, :class:`Detections` out, over a converted RetinaFace graph (torch).
 
@@ -242,7 +258,7 @@ class RetinaFaceDetector(Detector):
         graph: Graph,
         device: str = "cpu",
         *,
-        configs: Sequence[AnchorConfig] = NET3,
+        configs: Sequence[AnchorConfig] | None = None,
         pixel_means: Sequence[float] | None = None,
         pixel_stds: Sequence[float] | None = None,
         pixel_scale: float | None = None,
@@ -255,7 +271,7 @@ class RetinaFaceDetector(Detector):
                                 found=None if pre is None else pre.color)  # fmt: skip
         self.graph = graph
         self.device = device
-        self.configs = tuple(configs)
+        self.configs = tuple(configs) if configs is not None else configs_for(graph)
         means = pixel_means if pixel_means is not None else pre.mean
         stds = pixel_stds if pixel_stds is not None else pre.std
         self.means = np.asarray(means, dtype=np.float32).reshape(3, 1, 1)

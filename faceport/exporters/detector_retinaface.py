@@ -141,9 +141,13 @@ def build(net: nn.Module, graph: Any) -> tuple[nn.Module, dict[str, Any]]:
     pre = info_of(graph).preprocess
     if pre is None or pre.color != "RGB":
         raise ExportError("RetinaFace graph without RGB preprocessing", field="info.preprocess")
+    from faceport.detect.retinaface import configs_for
+
+    configs = configs_for(graph)
     module = RetinaFaceWhole(
         net,
-        output_index(list(graph.outputs), NET3),
+        output_index(list(graph.outputs), configs),
+        configs=configs,
         mean_rgb=pre.mean,
         std_rgb=pre.std,
         pixel_scale=pre.pixel_scale,
@@ -152,7 +156,7 @@ def build(net: nn.Module, graph: Any) -> tuple[nn.Module, dict[str, Any]]:
         "image_color_order": "BGR",
         "defaults": {"score_threshold": 0.5, "iou_threshold": 0.4},
         "outputs": ["boxes", "scores", "landmarks"],
-        "anchors": {str(c.stride): np.asarray(base_anchors(c)).tolist() for c in NET3},
+        "anchors": {str(c.stride): np.asarray(base_anchors(c)).tolist() for c in configs},
         "postprocess": "insightface net3 decode, clip, score >= score_threshold, ONNX "
         "NonMaxSuppression (+1 pixel areas); landmarks (K, 5, 2) x, y",
     }

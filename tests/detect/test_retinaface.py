@@ -13,6 +13,7 @@ import pytest
 
 from faceport.detect.retinaface import (
     decode_retinaface,
+    detect_multiscale,
     merge_and_suppress,
     resize_linear,
     retinaface_proposals,
@@ -219,3 +220,43 @@ def test_threshold_first_decoding_equals_decode_all_then_keep() -> None:
         for g, w in zip(got, want, strict=True):
             assert g.dtype == w.dtype and g.shape == w.shape
             np.testing.assert_array_equal(g, w)
+
+
+def test_two_stride_retinaface_detects_and_exports(shared_dir: Path, tmp_path: Path) -> None:
+    """A RetinaFace with strides 32 and 16 only: detect decodes those levels with insightface's
+    net3 anchors (it used to fail with "expected >= 6 outputs"), and its whole-detector ONNX
+    gives the same boxes."""
+    import dataclasses
+
+    from faceport.converters import convert
+    from faceport.detect.base import DetectOptions
+    from faceport.detect.retinaface import configs_for
+    from faceport.exporters.detector import export_detector
+    from faceport.imageio import load_rgb
+    from faceport.kinds import detector, with_info
+    from faceport.ort_session import open_session
+
+    mnet = shared_dir / "retinaface_mxnet" / "mnet.25" / "mnet.25-symbol.json"
+    full = convert(mnet)
+    heads = tuple(o for o in full.outputs if not o.endswith("stride8"))
+    two = with_info(dataclasses.replace(full, outputs=heads, info=None))
+    assert two.info is not None and two.info.head is not None
+    assert two.info.head.options["strides"] == [32, 16]
+    assert [c.stride for c in configs_for(two)] == [32, 16]
+    image = load_rgb(shared_dir / "images" / "dlib_examples_faces" / "2008_002470.jpg")
+    with detector(two) as det, detector(full) as ref:  # type: ignore[union-attr]
+        found = det(image, DetectOptions(score_threshold=0.5))
+        wanted = detect_multiscale(
+            lambda im: ref.forward(ref.preprocess(im)), image, 0.5, 0.4, None,
+            configs=configs_for(two),
+        )  # fmt: skip
+    assert len(found) > 0
+    np.testing.assert_array_equal(found.boxes, wanted.boxes)
+    path = export_detector(two, tmp_path / "two.onnx").path
+    session = open_session(path)
+    boxes, scores, _ = session.run(None, {
+        "image": np.ascontiguousarray(image[:, :, ::-1]),
+        "score_threshold": np.array(0.5, np.float32), "iou_threshold": np.array(0.4, np.float32),
+    })  # fmt: skip
+    assert len(scores) == len(found)
+    np.testing.assert_allclose(boxes, found.boxes, atol=0.05)

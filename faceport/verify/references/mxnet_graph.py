@@ -128,7 +128,12 @@ class MXNetRetinaFaceDetector(Detector):
         return self.runner.why_unavailable()
 
     def detect(self, image: np.ndarray, options: DetectOptions) -> Detections:
-        from faceport.detect.retinaface import DEFAULT_NMS, DEFAULT_THRESHOLD, detect_multiscale
+        from faceport.detect.retinaface import (
+            DEFAULT_NMS,
+            DEFAULT_THRESHOLD,
+            configs_for,
+            detect_multiscale,
+        )
 
         if not self._entered:
             self.runner.__enter__()
@@ -137,6 +142,7 @@ class MXNetRetinaFaceDetector(Detector):
             lambda im: self.runner.infer(kind_feed(self.graph, im)), image,
             float(pick(options.score_threshold, DEFAULT_THRESHOLD)),
             float(pick(options.nms_iou, DEFAULT_NMS)), options.scales,
+            configs=configs_for(self.graph),
         )  # fmt: skip
 
     def close(self) -> None:

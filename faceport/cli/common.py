@@ -18,6 +18,7 @@ def add_model_argument(parser: argparse.ArgumentParser) -> None:
     )
     group = parser.add_argument_group("reading options")
     group.add_argument("--epoch", type=int, help="MXNet: which -NNNN.params (default: newest)")
+    group.add_argument("--params", type=Path, help="MXNet: the weights file for this symbol")
     group.add_argument(
         "--pyramid-down",
         type=int,
@@ -33,6 +34,8 @@ def reader_options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if getattr(args, "epoch", None) is not None:
         options["epoch"] = args.epoch
+    if getattr(args, "params", None) is not None:
+        options["params"] = args.params
     if getattr(args, "pyramid_down", None) is not None:
         options["pyramid_down"] = args.pyramid_down
     if getattr(args, "key_map", None) is not None:

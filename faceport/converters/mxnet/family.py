@@ -33,9 +33,21 @@ def _prefix(path: Path) -> Path:
     return path
 
 
-def checkpoint_files(path: str | Path, epoch: int | None = None) -> tuple[Path, Path]:
-    """``(symbol.json, params)`` for a symbol file, params file or prefix."""
+def checkpoint_files(
+    path: str | Path, epoch: int | None = None, params: str | Path | None = None
+) -> tuple[Path, Path]:
+    """``(symbol.json, params)`` for a symbol file, params file or prefix; ``params`` pairs a
+    symbol file of any name with the weights file given."""
     p = Path(path)
+    if params is not None:
+        if epoch is not None:
+            raise FaceportError("pass either epoch or params, not both", field="params")
+        weights = Path(params)
+        symbol = p if p.is_file() else p.with_name(p.name + SYMBOL_SUFFIX)
+        for what, file in (("symbol", symbol), ("params", weights)):
+            if not file.is_file():
+                raise FaceportError(f"MXNet {what} file not found", file=str(file))
+        return symbol, weights
     prefix = _prefix(p)
     symbol = prefix.with_name(prefix.name + SYMBOL_SUFFIX)
     if not symbol.is_file():
@@ -72,6 +84,13 @@ class MXNetFamily(Family):
         p = Path(path)
         if p.name.endswith(SYMBOL_SUFFIX):
             return True
+        if p.suffix == ".json" and p.is_file():  # a symbol saved under another name
+            try:
+                with open(p, "rb") as handle:
+                    head = handle.read(4096)
+            except OSError:
+                return False
+            return head.lstrip().startswith(b"{") and b'"nodes"' in head and b'"op"' in head
         if p.suffix == ".params" and p.is_file():
             try:
                 with open(p, "rb") as handle:
@@ -86,7 +105,11 @@ class MXNetFamily(Family):
         from faceport.converters.mxnet.reader import read_model
         from faceport.serialize import sha256_file
 
-        symbol, params = checkpoint_files(path, options.get("epoch"))
+        unknown = set(options) - {"epoch", "params"}
+        if unknown:
+            raise FaceportError(f"unknown MXNet conversion option(s): {', '.join(sorted(unknown))}",
+                                hint="supported: epoch, params")  # fmt: skip
+        symbol, params = checkpoint_files(path, options.get("epoch"), options.get("params"))
         graph = read_model(symbol, params)
         meta: dict[str, Any] = dict(graph.meta)
         sources = [{"file": f.name, "sha256": sha256_file(f)} for f in (symbol, params)]

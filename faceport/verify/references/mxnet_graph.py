@@ -31,13 +31,21 @@ _NODE_KEY = re.compile(r"^nodes\[(\d+)\]$")
 
 
 def _checkpoint(graph: Graph, source: Path) -> tuple[Path, Path]:
+    """(symbol, params): the weights file recorded at conversion when it is still there,
+    else the one beside ``source`` with the recorded name, else the newest epoch."""
     from faceport.converters.mxnet.family import checkpoint_files
+    from faceport.serialize import sha256_file
 
-    params = [s.file for s in info_of(graph).sources if s.file.endswith(".params")]
-    symbol, default = checkpoint_files(source)
-    if params and (symbol.parent / params[0]).is_file():
-        return symbol, symbol.parent / params[0]
-    return symbol, default
+    records = [s for s in info_of(graph).sources if s.file.endswith(".params")]
+    symbol = Path(source)
+    for record in records:
+        for candidate in (Path(record.path) if record.path else None,
+                          symbol.parent / record.file):  # fmt: skip
+            if candidate is not None and candidate.is_file() and (
+                not record.sha256 or sha256_file(candidate) == record.sha256
+            ):
+                return (symbol if symbol.is_file() else checkpoint_files(source)[0]), candidate
+    return checkpoint_files(source)
 
 
 def mxnet_names(graph: Graph, symbol: Path) -> dict[str, str]:

@@ -183,8 +183,8 @@ def make_oneop(writer: Writer, only: set[str] | None) -> None:
         for draw in range(draws):
             rng = _rng("oneop", op, draw)
             sym, feed = gen(rng, draw)
-            if len(sym.list_outputs()) > 1:  # e.g. rrelu's mask: models use output 0 only
-                sym = sym[0]
+            if len(sym.list_outputs()) > 1 and op not in oneop_cases.MULTI_OUTPUT:
+                sym = sym[0]  # e.g. rrelu's mask: models use output 0 only
             shapes = {k: v.shape for k, v in feed.items()}
             args, aux, labels = random_params(sym, shapes, rng)
             feed = dict(feed)

@@ -321,6 +321,17 @@ def gen_slice(rng: Rng, draw: int) -> Case:
     return mx.sym.slice(_var(), name="slice", **kwargs), {"data": _x(rng, *shape)}
 
 
+def gen_slicechannel(rng: Rng, draw: int) -> Case:
+    """Every output of the split is a head (the reader must name and wire all of them)."""
+    parts = int(rng.randint(2, 4))
+    axis, squeeze = ((1, False), (2, False), (-1, True), (1, True))[draw % 4]
+    shape = list(_nchw(rng, lo=2, hi=5))
+    shape[axis] = parts if squeeze else parts * int(rng.randint(1, 3))
+    sym = mx.sym.SliceChannel(_var(), name="split", num_outputs=parts, axis=axis,
+                              squeeze_axis=squeeze)
+    return sym, {"data": _x(rng, *shape)}
+
+
 def gen_transpose(rng: Rng, draw: int) -> Case:
     shape = _nchw(rng, lo=2, hi=6)
     axes = () if draw == 0 else tuple(int(a) for a in rng.permutation(4))
@@ -386,10 +397,14 @@ GENERATORS: dict[str, tuple[Callable[[Rng, int], Case], int]] = {
     "slice_axis": (gen_slice_axis, 3),
     "slice": (gen_slice, 4),
     "transpose": (gen_transpose, 3),
+    "SliceChannel": (gen_slicechannel, 4),
     "expand_dims": (gen_expand_dims, 4),
     "L2Normalization": (gen_l2normalization, 3),
     "Cast": (gen_cast, 4),
 }
+
+#: ops whose one-op case keeps every output as a head (others keep output 0, as models do)
+MULTI_OUTPUT = frozenset({"SliceChannel", "split"})
 
 #: alias -> the canonical name MXNet saves it under; the driver makes one case per alias with
 #: the canonical op's generator and rewrites the JSON ``op`` field to the alias
@@ -408,4 +423,5 @@ ALIASES = {
     "identity": "_copy", "stop_gradient": "BlockGrad",
     "cast": "Cast", "Softmax": "SoftmaxOutput",
     "reshape": "Reshape", "flatten": "Flatten", "concat": "Concat", "crop": "slice",
+    "split": "SliceChannel",
 }

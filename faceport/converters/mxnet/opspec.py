@@ -1,4 +1,5 @@
-"""What each MXNet op's inputs are: data tensors, weights (by role), or training labels.
+"""What each MXNet op's inputs are (data tensors, weights by role, or training labels) and
+how many outputs it has.
 
 MXNet lists an op's weights as ordinary inputs wired to variable (``op "null"``) nodes, in the
 order of the op's ``FListInputNames`` (e.g. Convolution: data, weight, bias; BatchNorm: data,
@@ -9,6 +10,7 @@ roles; the label input of a loss/output op exists only for training and is dropp
 from __future__ import annotations
 
 from faceport.converters.mxnet import attrs as A
+from faceport.errors import FormatError
 from faceport.ir import Node
 
 DATA = "data"
@@ -36,3 +38,19 @@ def input_roles(node: Node) -> list[str]:
     if op in OUTPUT_OPS:
         return [DATA, LABEL]
     return []
+
+
+#: ops whose output count comes from their ``num_outputs`` attribute
+MULTI_OUTPUT = ("SliceChannel", "split")
+MAX_OUTPUTS = 4096
+
+
+def output_count(node: Node) -> int:
+    """How many outputs ``node`` has (1 for every single-output op)."""
+    if node.op in MULTI_OUTPUT:
+        count: int = A.get_int(node, "num_outputs", minimum=1)
+        if count > MAX_OUTPUTS:
+            raise FormatError(f"{node.op} {node.name!r} asks for {count} outputs",
+                              field="num_outputs", expected=f"<= {MAX_OUTPUTS}", found=count)
+        return count
+    return 1

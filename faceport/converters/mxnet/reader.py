@@ -7,7 +7,9 @@
 * Variables wired into a data slot and absent from the parameters are graph inputs
   (``data``); variables wired only into an output op's label slot are dropped.
 * Tensor names: output 0 of a node is the node's name (RetinaFace's heads are therefore
-  ``face_rpn_cls_prob_reshape_stride32`` ...); only output 0 of any op is supported.
+  ``face_rpn_cls_prob_reshape_stride32`` ...), output ``k > 0`` is ``<node>_output<k>``; how
+  many outputs an op has is :func:`~faceport.converters.mxnet.opspec.output_count`'s
+  answer (1 for every single-output op), and using an output past it is an error.
 * Every weight's shape is checked against the op attributes and the propagated channel count
   (:mod:`~faceport.converters.mxnet.shapes`); missing parameters are all named in one error,
   unused ones are logged and listed in ``meta["unused_params"]``.
@@ -23,7 +25,7 @@ import numpy as np
 from faceport.converters.mxnet import opspec, shapes
 from faceport.converters.mxnet.params import read_ndarray_list
 from faceport.converters.mxnet.symbol import Symbol, SymbolNode, load_symbol
-from faceport.errors import FormatError
+from faceport.errors import FaceportError, FormatError
 from faceport.ir import Graph, Node, Source, TensorSpec
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,7 @@ def _build_node(
 ) -> Node:
     source = Source(file=symbol.file, key=f"nodes[{sym.index}]")
     bare = Node(sym.op, sym.name, (), (sym.name,), dict(sym.attrs), {}, source)
+    outputs = tuple(tensor_name(sym.name, k) for k in range(_outputs(symbol, sym)))
     roles = opspec.input_roles(bare)
     if roles and len(sym.inputs) > len(roles):
         raise FormatError(
@@ -130,20 +133,35 @@ def _build_node(
             used[key] = params[key]
         elif key not in missing:
             missing.append(key)
-    return Node(sym.op, sym.name, tuple(tensors), (sym.name,), dict(sym.attrs), weights, source)
+    return Node(sym.op, sym.name, tuple(tensors), outputs, dict(sym.attrs), weights, source)
+
+
+def tensor_name(node: str, index: int) -> str:
+    """The IR tensor of output ``index`` of MXNet node ``node``."""
+    return node if index == 0 else f"{node}_output{index}"
+
+
+def _outputs(symbol: Symbol, sym: SymbolNode) -> int:
+    bare = Node(sym.op, sym.name, (), (sym.name,), dict(sym.attrs))
+    try:
+        return opspec.output_count(bare)
+    except FaceportError as exc:
+        raise FormatError(exc.message, file=symbol.file, field=f"{sym.where}.attrs",
+                          expected=exc.expected, found=exc.found) from None  # fmt: skip
 
 
 def _tensor(symbol: Symbol, nid: int, out: int, where: str) -> str:
     node = symbol.nodes[nid]
-    if out != 0:
+    count = 1 if node.op == "null" else _outputs(symbol, node)
+    if not 0 <= out < count:
         raise FormatError(
-            f"output {out} of {node.op} {node.name!r} is used; only output 0 is supported",
+            f"output {out} of {node.op} {node.name!r} is used; it has {count}",
             file=symbol.file,
             field=where,
-            expected=0,
+            expected=f"0..{count - 1}",
             found=out,
         )
-    return node.name
+    return tensor_name(node.name, out)
 
 
 def _cross_check(
@@ -161,7 +179,8 @@ def _cross_check(
                     group = node.attrs.get("num_group", 1)
                     first_consumer[tensor] = int(weight.shape[1]) * int(group or 1)
                     channels[tensor] = first_consumer[tensor]
-        channels[node.name] = out
+        for tensor in node.outputs:  # a split's parts: known when the split is not on axis 1
+            channels[tensor] = out if len(node.outputs) == 1 else None
     return {name: channels.get(name) for name in inputs}
 
 

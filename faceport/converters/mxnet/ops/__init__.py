@@ -4,6 +4,6 @@ The registry imports this package on the first ``mxnet`` lookup, so torch is imp
 and not by ``import faceport``.
 """
 
-from faceport.converters.mxnet.ops import activation, conv, elementwise, norm, pool, shape
+from faceport.converters.mxnet.ops import activation, conv, elementwise, norm, pool, shape, split
 
-__all__ = ["activation", "conv", "elementwise", "norm", "pool", "shape"]
+__all__ = ["activation", "conv", "elementwise", "norm", "pool", "shape", "split"]

@@ -61,15 +61,51 @@ class FaceDescriptor:
             self._module = lower(self.graph).to(self.device)
         return self._module
 
-    def __call__(self, chips: np.ndarray) -> np.ndarray:
-        import torch
-
+    def to_tensor(self, chips: np.ndarray) -> np.ndarray:
+        """uint8 chips -> the network input, checked against the input layer's size."""
         tensor = chips_to_tensor(chips, self.mean_rgb)
         if self.chip_shape is not None and tuple(tensor.shape[2:]) != self.chip_shape:
             raise FaceportError(
                 "chip size does not match the network's input layer", field="chips",
                 expected=self.chip_shape, found=tuple(tensor.shape[2:]),
             )
+        return tensor
+
+    def __call__(self, chips: np.ndarray) -> np.ndarray:
+        import torch
+
+        tensor = self.to_tensor(chips)
         with torch.inference_mode():
             out = self.module()(torch.from_numpy(tensor).to(self.device))
         return np.asarray(out.float().cpu().numpy().reshape(tensor.shape[0], -1))
+
+
+def centre_chip(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A fixed-size chip from any uint8 RGB photo: the centred square crop resized to ``size``
+    (H, W) with Pillow's bilinear filter (what verify feeds a descriptor when no landmark
+    model aligns the face; both sides then see the same uint8 chip)."""
+    from PIL import Image
+
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise FaceportError("a chip is cut from a uint8 RGB image", field="image",
+                            expected="uint8 (H, W, 3)", found=f"{image.dtype} {image.shape}")
+    h, w = image.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    square = Image.fromarray(np.ascontiguousarray(image[top : top + side, left : left + side]))
+    resized = square.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    return np.asarray(resized, dtype=np.uint8)
+
+
+def network_feed(graph: Graph, image: np.ndarray) -> dict[str, np.ndarray]:
+    """``{input: float32 (1, 3, H, W), "@chip": uint8 (H, W, 3)}``: the centred chip of
+    ``image`` at the network's input size, as dlib's input layer converts it."""
+    info = info_of(graph)
+    size = info.input.size if info.input is not None else None
+    if size is None:
+        raise FaceportError("the descriptor network has no fixed input size", field="info.input")
+    chip = centre_chip(image, size)
+    return {graph.inputs[0].name: FaceDescriptor(graph).to_tensor(chip), "@chip": chip}

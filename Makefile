@@ -1,4 +1,4 @@
-# faceport: make demo | make test | make install | make lint | make bench
+# faceport: make demo | make test | make install | make lint | make bench | make fuzz
 SHELL := /bin/bash
 PY ?= python3.11
 VENV := .venv
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check faceport tests benchmarks tools
+	$(BIN)/ruff check faceport tests benchmarks tools fuzz
 	$(BIN)/mypy
 
 test: $(STAMP) test-prereqs

@@ -1,14 +1,19 @@
 """Export a model to ONNX or TorchScript.
 
-  faceport export MODEL --format onnx [--opset N] [--dynamic] [--fp16] -o model.onnx
-  faceport export MODEL --format onnx --with-postprocess [--fp16] -o detector.onnx
+  faceport export MODEL [--opset N] [--input-size WxH] [--batch N] [--fp16] -o model.onnx
+  faceport export MODEL --with-postprocess [--input-size WxH] [--fp16] -o detector.onnx
+  faceport export MMOD.dat --with-postprocess --input-size 640x480 [--upsample 1] -o det.onnx
   faceport export MODEL --format torchscript -o model.pt
   faceport export MODEL --optimize ...   (speed passes first: faceport.passes)
 
 ONNX files are checked (onnx.checker full_check), simplified (onnxsim, with its own numeric
 check), carry deployment metadata, and are written atomically and deterministically.
 ``--with-postprocess`` exports the whole detector (uint8 image in; boxes, scores[, landmarks]
-out; NMS in the graph). ``--mobile-check`` prints onnxruntime's mobile usability summary,
+out; NMS in the graph). ``--input-size WxH`` fixes the image size (``--batch N`` the batch
+of a plain network); dynamic is the default where the form allows it: the dlib MMOD whole
+detector is always built for one size (its pyramid layout depends on it), with
+``--upsample N`` (dlib's ``upsample_num_times``) as part of that size.
+``--mobile-check`` prints onnxruntime's mobile usability summary,
 ``--ort`` also writes the ORT-format file beside the output.
 """
 
@@ -24,7 +29,31 @@ DEFAULT_OPSET = 17
 SUFFIXES = {"onnx": (".onnx",), "torchscript": (".pt", ".pts", ".torchscript")}
 #: options that only the ONNX form honours
 _ONNX_ONLY = ("--opset", "--dynamic/--no-dynamic", "--fp16", "--fp16-io", "--with-postprocess",
-              "--mobile-check", "--ort", "--no-simplify", "--exporter")  # fmt: skip
+              "--mobile-check", "--ort", "--no-simplify", "--exporter", "--input-size",
+              "--batch", "--upsample", "--max-candidates")  # fmt: skip
+#: whole-detector options of the dlib MMOD export (faceport.exporters.detector_dlib.EXTRAS)
+_DETECTOR_ONLY = ("--upsample", "--max-candidates")
+
+
+def input_size(text: str) -> tuple[int, int]:
+    """``WxH`` -> (H, W), both >= 1."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected WxH with positive integers (e.g. 640x480), "
+                                         f"got {text!r}")  # fmt: skip
+    return int(parts[1]), int(parts[0])
+
+
+def positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def natural(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return int(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +67,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="symbolic batch/height/width (default on)",
     )
+    parser.add_argument("--input-size", type=input_size, metavar="WxH",
+                        help="fixed image width x height (default: dynamic where possible)")
+    parser.add_argument("--batch", type=positive, metavar="N",
+                        help="fixed batch of a plain network (default: dynamic)")
+    parser.add_argument("--upsample", type=natural, metavar="N",
+                        help="dlib MMOD whole detector: upsample_num_times (default 0)")
+    parser.add_argument("--max-candidates", type=positive, metavar="N",
+                        help="dlib MMOD whole detector: cap on NMS candidates (default 1000)")
     parser.add_argument("--fp16", action="store_true", help="float16 weights and compute")
     parser.add_argument("--fp16-io", action="store_true", help="with --fp16: float16 I/O too")
     parser.add_argument(
@@ -71,6 +108,9 @@ def _set(args: argparse.Namespace) -> dict[str, bool]:
         "--with-postprocess": args.with_postprocess, "--mobile-check": args.mobile_check,
         "--ort": args.ort, "--no-simplify": args.no_simplify,
         "--exporter": args.exporter is not None, "--method": args.method is not None,
+        "--input-size": args.input_size is not None, "--batch": args.batch is not None,
+        "--upsample": args.upsample is not None,
+        "--max-candidates": args.max_candidates is not None,
     }  # fmt: skip
 
 
@@ -85,10 +125,18 @@ def check_options(args: argparse.Namespace) -> None:
         raise FaceportError("--method is a TorchScript option (--format torchscript)")
     if args.fp16_io and not args.fp16:
         raise FaceportError("--fp16-io needs --fp16")
-    if args.with_postprocess:
-        if args.dynamic is False:
-            raise FaceportError("the whole detector is exported with dynamic H and W only; "
-                                "--no-dynamic is not supported with --with-postprocess")
+    if args.input_size is not None and args.dynamic:
+        raise FaceportError("--input-size fixes the image size: it contradicts --dynamic")
+    if args.dynamic is False and args.input_size is None:
+        raise FaceportError("--no-dynamic needs the size to fix: give --input-size WxH")
+    if not args.with_postprocess:
+        bad = [n for n in _DETECTOR_ONLY if n in given]
+        if bad:
+            raise FaceportError(f"{', '.join(bad)}: whole-detector options (--with-postprocess)")
+    else:
+        if args.batch is not None:
+            raise FaceportError("the whole detector takes one image per call: --batch applies "
+                                "to plain networks only")  # fmt: skip
         if args.fp16_io:
             raise FaceportError("the whole detector takes a uint8 image: --fp16-io does not apply")
         if args.exporter == "dynamo":
@@ -118,9 +166,12 @@ def run(args: argparse.Namespace) -> int:
     if args.with_postprocess:
         from faceport.exporters.detector import export_detector
 
+        extras = {k: v for k, v in (("upsample", args.upsample),
+                                    ("max_candidates", args.max_candidates)) if v is not None}
         result = export_detector(
-            graph, args.output, opset=opset, fp16=args.fp16, simplify=not args.no_simplify
-        )
+            graph, args.output, opset=opset, fp16=args.fp16, simplify=not args.no_simplify,
+            size=args.input_size, **extras,
+        )  # fmt: skip
     else:
         from faceport.exporters.onnx import export_onnx
 
@@ -133,6 +184,8 @@ def run(args: argparse.Namespace) -> int:
             fp16_io=args.fp16_io,
             simplify=not args.no_simplify,
             exporter=args.exporter or "torchscript",
+            size=args.input_size,
+            batch=args.batch,
         )
     print(f"wrote {result}")
     for note in result.notes:

@@ -111,12 +111,14 @@ def run(args: argparse.Namespace) -> int:
         else:
             source, note = locate_source(args.model, graph)
     images = make_inputs(kinds, args.images, max_photos=args.max_images, seed=args.seed)
+    detector_options = detect_options(args)
+    images, detector_options = _fit_to_shipped(extra.get("detector"), images, detector_options)
     options = VerifyOptions(
         backends=backends if backends is not None else ([] if shipped else ["torch-cpu"]),
         **extra,
         localise=args.localise,
         localise_against=[a.strip() for a in args.localise_against.split(",") if a.strip()],
-        detector_options=detect_options(args),
+        detector_options=detector_options,
         reference_timeout_s=args.reference_timeout,
         source_note=note,
         progress=_progress(),
@@ -202,6 +204,27 @@ def _shipped(args: argparse.Namespace) -> tuple[Any, Path, str | None, dict[str,
     else:
         options = {"extra_runners": [artifact.runner()], "detections": False}
     return graph, source, None, options
+
+
+def _fit_to_shipped(detector: Any, images: list, options: Any) -> tuple[list, Any]:
+    """A fixed-size whole detector file: every image resized to its size (said on stderr)
+    and the reference run with the ``upsample_num_times`` built into the file."""
+    import sys
+    from dataclasses import replace
+
+    from faceport.verify.artifacts import ShippedDetector
+    from faceport.verify.inputs import fit_images
+
+    if not isinstance(detector, ShippedDetector):
+        return images, options
+    if detector.size is not None:
+        h, w = detector.size
+        print(f"note: the file takes {w}x{h} images: inputs are resized to it (bilinear) for "
+              "both the file and the reference", file=sys.stderr)  # fmt: skip
+        images = fit_images(images, detector.size)
+    if detector.upsample is not None and options.upsample is None:
+        options = replace(options, upsample=int(detector.upsample))
+    return images, options
 
 
 def _progress() -> Callable[[int, int, str, str], None]:

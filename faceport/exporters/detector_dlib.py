@@ -1,24 +1,21 @@
-"""dlib MMOD as one exportable module: uint8 RGB image -> boxes, scores (one pyramid level).
+"""dlib MMOD as one exportable module for a fixed image size: uint8 RGB image -> boxes, scores.
 
-Which part of dlib's pipeline is in the graph: **level 0 only** of
-``input_rgb_image_pyramid``'s tiled ``pyramid_down<6>`` pyramid. The full pyramid's layout
-(how many levels, where each is tiled) is decided by Python loops over the image size and
-each level is dlib's own SIMD bilinear resize, neither of which traces to one dynamic-shape
-graph; so the exported detector finds faces of the window size (80x80 for dlib's face
-detector) and larger ones only if the caller resizes. Upsample the image beforehand
-(``pyramid_up``) for smaller faces, as ``upsample_num_times`` does.
+The whole of ``cnn_face_detection_model_v1.__call__(image, upsample_num_times)`` is in the
+graph, for an image of ``H x W`` (the export's ``--input-size``; dlib's pyramid layout is a
+function of the size, so a dynamic-size export is refused with a message naming it):
 
-In the graph: ``(pixel - mean_rgb) / 256`` placed at ``(outer_padding, outer_padding)`` of a
-zero canvas (exactly the tensor dlib builds for a one-level pyramid); the network; every
-score ``> score_threshold`` (dlib's ``adjust_threshold``) becomes the window centred at the
-layers' composed ``map_output_to_input`` position (an affine map per axis), shifted back by
-the padding and rounded half away from zero (``lround``); then NMS.
+1. ``upsample_num_times`` x ``pyramid_up`` and ``input_rgb_image_pyramid::to_tensor`` (every
+   ``pyramid_down<N>`` level of the tiled pyramid), from constant plans
+   (:mod:`faceport.exporters.mmod_pyramid_graph`): the canvas is bit-identical to dlib's;
+2. the network, once over the canvas;
+3. ``tensor_to_dets``: for a fixed size every score-map position's final rectangle (window
+   centred at the layers' ``map_output_to_input`` point, its nearest pyramid level,
+   ``point_up`` per level, ``lround``, then ``rect_down`` per upsampling) is a constant,
+   computed here by :func:`faceport.detect.mmod_decode.tensor_to_dets` itself, so only the
+   scores vary at run time;
+4. dlib's NMS (bounding-box overlap and percent covered, :mod:`.mmod_nms_graph`).
 
-NMS difference, documented: dlib's ``test_box_overlap`` divides the intersection by the area
-of the *bounding box* of both rectangles and also applies a percent-covered test; ONNX
-``NonMaxSuppression`` divides by the union. The graph uses ONNX NMS at dlib's threshold on
-inclusive (+1) rectangles; union <= bounding box, so ONNX's IoU is the larger and may
-suppress a neighbour dlib keeps (tests measure it on real photos).
+Boxes are dlib rectangles ``left, top, right, bottom`` (inclusive), float32.
 """
 
 from __future__ import annotations
@@ -27,115 +24,119 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from faceport.detect.onnx_nms import nms_indices
+from faceport.errors import ExportError
+from faceport.exporters.mmod_nms_graph import dlib_nms
+from faceport.exporters.mmod_pyramid_graph import PyramidInput
+
+#: default cap on NMS candidates (scores above the threshold, best first); dlib has none.
+#: On the fixture photos at threshold 0 the most was 120 (bald_guys.jpg, 24 faces).
+MAX_CANDIDATES = 1000
+#: build options beyond the image size (faceport.exporters.detector.detector_module)
+EXTRAS = frozenset({"upsample", "max_candidates"})
 
 
 class MMODWhole(nn.Module):
-    """``forward(image_rgb (H, W, 3) uint8, score_threshold (), iou_threshold ())``."""
+    """``forward(image (H, W, 3) uint8 RGB, score_threshold (), iou_threshold ())``."""
 
-    mean: torch.Tensor
+    boxes: torch.Tensor
 
     def __init__(
-        self,
-        net: nn.Module,
-        *,
-        mean_rgb: tuple[float, float, float],
-        outer_padding: int,
-        scale_xy: tuple[float, float],
-        offset_xy: tuple[float, float],
-        windows: list[tuple[int, int]],
-    ) -> None:
+        self, net: nn.Module, pyramid: PyramidInput, boxes: np.ndarray, k: int, *,
+        percent_covered: float, max_candidates: int,
+    ) -> None:  # fmt: skip
         super().__init__()
+        self.pyramid = pyramid
         self.net = net
-        self.register_buffer("mean", torch.tensor(list(mean_rgb), dtype=torch.float32))
-        self.pad = int(outer_padding)
-        self.scale_xy = (float(scale_xy[0]), float(scale_xy[1]))
-        self.offset_xy = (float(offset_xy[0]), float(offset_xy[1]))
-        self.windows = [(int(w), int(h)) for w, h in windows]
+        self.k = int(k)
+        self.register_buffer("boxes", torch.from_numpy(np.asarray(boxes, dtype=np.float32)))
+        self.covered = float(percent_covered)
+        self.cap = int(max_candidates)
 
     def forward(
         self, image: torch.Tensor, score_threshold: torch.Tensor, iou_threshold: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        x = ((image.float() - self.mean) / 256.0).permute(2, 0, 1).unsqueeze(0)
-        x = F.pad(x, (self.pad, self.pad, self.pad, self.pad))
-        out = self.net(x)
-        height, width = out.shape[2], out.shape[3]
-        ys = torch.arange(height, dtype=torch.float32) * self.scale_xy[1] + self.offset_xy[1]
-        xs = torch.arange(width, dtype=torch.float32) * self.scale_xy[0] + self.offset_xy[0]
-        py = (ys.unsqueeze(1) + torch.zeros_like(xs).unsqueeze(0)).reshape(-1) - self.pad
-        px = (xs.unsqueeze(0) + torch.zeros_like(ys).unsqueeze(1)).reshape(-1) - self.pad
-        boxes, scores = [], []
-        for k, (w, h) in enumerate(self.windows):
-            hw, hh = (w - 1) / 2.0, (h - 1) / 2.0
-            rect = torch.stack([px - hw, py - hh, px + hw, py + hh], dim=1)
-            boxes.append(torch.sign(rect) * torch.floor(rect.abs() + 0.5))
-            scores.append(out[0, k].reshape(-1).float())
-        all_boxes, all_scores = torch.cat(boxes), torch.cat(scores)
-        keep = nms_indices(all_boxes, all_scores, iou_threshold, score_threshold, pixel_offset=1.0)
-        return all_boxes[keep], all_scores[keep]
+        out = self.net(self.pyramid(image))
+        scores = out[0, : self.k].reshape(-1)
+        keep = dlib_nms(self.boxes, scores, score_threshold, iou_threshold, self.covered, self.cap)
+        return self.boxes[keep], scores[keep]
 
 
-def composed_map(maps: Any) -> tuple[tuple[float, float], tuple[float, float]]:
-    """The layers' output->input maps composed into one ``p * scale + offset`` per axis."""
-    from faceport.detect.mmod_decode import map_to_input
+def plan(det: Any, size: tuple[int, int], upsample: int) -> tuple[Any, list[tuple[int, int]]]:
+    """(tiled pyramid layout, image sizes through the ``upsample`` pyramid_up steps) for an
+    image of ``size`` (H, W) and an :class:`~faceport.detect.mmod.MMODDetector` ``det``."""
+    from faceport.detect.mmod_pyramid import pyramid_up_size, tiled_pyramid_layout
 
-    x0, y0 = map_to_input(maps, np.array([0.0]), np.array([0.0]))
-    x1, y1 = map_to_input(maps, np.array([1.0]), np.array([1.0]))
-    return (float(x1[0] - x0[0]), float(y1[0] - y0[0])), (float(x0[0]), float(y0[0]))
+    sizes = [(int(size[0]), int(size[1]))]
+    for _ in range(upsample):
+        sizes.append(pyramid_up_size(*sizes[-1]))
+    layout = tiled_pyramid_layout(
+        *sizes[-1], padding=det.padding, outer_padding=det.outer_padding, down=det.pyramid_down
+    )
+    if not layout.rects:
+        raise ExportError("the image size is too small for dlib's input pyramid",
+                          field="input_size", found=f"{size[1]}x{size[0]}")  # fmt: skip
+    return layout, sizes
 
 
-def build(net: nn.Module, graph: Any) -> tuple[nn.Module, dict[str, Any]]:
-    """The one-level whole-detector module for a converted dlib MMOD graph."""
+def final_rectangles(net: nn.Module, det: Any, layout: Any, upsample: int) -> np.ndarray:
+    """(K*h*w, 4) the image rectangle of every score-map position, in dlib's scan order."""
+    from faceport.detect.mmod_decode import tensor_to_dets
+    from faceport.detect.mmod_pyramid import rect_down_2
+
+    try:
+        with torch.no_grad():
+            probe = net(torch.zeros(1, 3, layout.rows, layout.cols))
+    except RuntimeError as exc:  # a kernel larger than the canvas
+        raise ExportError(
+            f"the image size is too small for the network: {str(exc).splitlines()[0]}",
+            field="input_size", found=f"{layout.cols}x{layout.rows} canvas",
+        ) from exc
+    ones = np.ones((len(det.options.windows), *probe.shape[2:]), dtype=np.float32)
+    # equal scores: tensor_to_dets' stable sort keeps the scan order (k, r, c)
+    raw = tensor_to_dets(ones, det.options, det.maps, layout, adjust_threshold=0.0)
+    return rect_down_2(raw.boxes, upsample)
+
+
+def build(
+    net: nn.Module, graph: Any, *, size: tuple[int, int] | None = None, upsample: int = 0,
+    max_candidates: int = MAX_CANDIDATES,
+) -> tuple[nn.Module, dict[str, Any]]:  # fmt: skip
+    """The whole-detector module for a converted dlib MMOD graph at image ``size`` (H, W)."""
     from faceport.detect.mmod import MMODDetector
 
+    if size is None:
+        raise ExportError(
+            "dlib's MMOD pyramid layout depends on the image size: export the whole detector "
+            "for a fixed size with --input-size WxH (e.g. --input-size 640x480)",
+            field="input_size", expected="WxH", found="dynamic",
+        )  # fmt: skip
+    if upsample < 0 or max_candidates < 1:
+        raise ExportError("upsample must be >= 0 and max_candidates >= 1", field="upsample",
+                          found=(upsample, max_candidates))  # fmt: skip
     det = MMODDetector(graph)
     if det.options.use_bounding_box_regression:
-        from faceport.errors import ExportError
-
         raise ExportError("MMOD bounding-box regression is not in the exported detector yet",
                           field="info.head.options.use_bounding_box_regression")  # fmt: skip
-    scale, offset = composed_map(det.maps)
+    layout, sizes = plan(det, size, upsample)
+    boxes = final_rectangles(net, det, layout, upsample)
+    pyramid = PyramidInput(layout, det.mean_rgb, sizes)
     module = MMODWhole(
-        net,
-        mean_rgb=det.mean_rgb,
-        outer_padding=det.outer_padding,
-        scale_xy=scale,
-        offset_xy=offset,
-        windows=[(w.width, w.height) for w in det.options.windows],
-    )
+        net, pyramid, boxes, len(det.options.windows),
+        percent_covered=det.options.nms_percent_covered_thresh, max_candidates=max_candidates,
+    )  # fmt: skip
     info = {
         "image_color_order": "RGB",
         "defaults": {"score_threshold": 0.0, "iou_threshold": det.options.nms_iou_thresh},
         "outputs": ["boxes", "scores"],
-        "pyramid": "single level: level 0 of dlib's tiled pyramid (no pyramid_down levels)",
-        "postprocess": "MMOD windows at map_output_to_input positions, lround, ONNX "
-        "NonMaxSuppression on inclusive rectangles (dlib divides by the bounding box, "
-        "ONNX by the union); boxes are dlib rectangles left, top, right, bottom (inclusive)",
+        "pyramid": f"dlib's tiled pyramid_down<{det.pyramid_down}>: {len(layout.rects)} levels "
+        f"on a {layout.cols}x{layout.rows} canvas, after {upsample} pyramid_up",
+        "postprocess": "dlib tensor_to_dets (constant rectangle per score-map position) and "
+        f"dlib NMS (bounding-box overlap > iou_threshold or percent covered > "
+        f"{det.options.nms_percent_covered_thresh}); boxes are dlib rectangles left, top, "
+        "right, bottom (inclusive)",
+        "upsample_num_times": upsample,
+        "max_candidates": max_candidates,
     }
     return module, info
-
-
-def single_level_reference(graph: Any, image_rgb: np.ndarray, adjust_threshold: float = 0.0) -> Any:
-    """faceport's Python MMOD pipeline restricted to pyramid level 0 (what the graph does),
-    with dlib's own NMS: the reference the exported detector is compared with."""
-    from faceport.detect.mmod import MMODDetector
-    from faceport.detect.mmod_decode import mmod_nms, tensor_to_dets
-    from faceport.detect.mmod_pyramid import TiledPyramid, image_to_tensor
-    from faceport.detect.types import Detections
-
-    det = MMODDetector(graph)
-    full, layout = image_to_tensor(
-        image_rgb, det.mean_rgb, padding=det.padding, outer_padding=det.outer_padding,
-        down=det.pyramid_down,
-    )  # fmt: skip
-    h, w = image_rgb.shape[:2]
-    pad = det.outer_padding
-    tensor = np.zeros((1, 3, h + 2 * pad, w + 2 * pad), dtype=np.float32)
-    tensor[:, :, pad : pad + h, pad : pad + w] = full[:, :, pad : pad + h, pad : pad + w]
-    one = TiledPyramid((layout.rects[0],), h + 2 * pad, w + 2 * pad, layout.down)
-    raw = tensor_to_dets(det.forward(tensor), det.options, det.maps, one, adjust_threshold)
-    keep = mmod_nms(raw.boxes, det.options.nms_iou_thresh, det.options.nms_percent_covered_thresh)
-    return Detections(raw.boxes[keep].reshape(-1, 4), raw.scores[keep].astype(np.float64))

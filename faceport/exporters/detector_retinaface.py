@@ -133,8 +133,12 @@ def output_index(
     return found
 
 
-def build(net: nn.Module, graph: Any) -> tuple[nn.Module, dict[str, Any]]:
-    """The whole-detector module for a converted RetinaFace graph (insightface ``net3``)."""
+def build(
+    net: nn.Module, graph: Any, *, size: tuple[int, int] | None = None
+) -> tuple[nn.Module, dict[str, Any]]:
+    """The whole-detector module for a converted RetinaFace graph (insightface ``net3``)
+    (any image size: a fixed ``size`` is honoured by the exporter, which traces at it with
+    no dynamic axes)."""
     from faceport.errors import ExportError
     from faceport.kinds import info_of
 

@@ -82,8 +82,12 @@ class S3FDWhole(nn.Module):
         return torch.stack([x1, y1, x1 + w, y1 + h], dim=1), prob
 
 
-def build(net: nn.Module, graph: Any) -> tuple[nn.Module, dict[str, Any]]:
-    """The whole-detector module for a converted S3FD graph, and what to record about it."""
+def build(
+    net: nn.Module, graph: Any, *, size: tuple[int, int] | None = None
+) -> tuple[nn.Module, dict[str, Any]]:
+    """The whole-detector module for a converted S3FD graph, and what to record about it
+    (any image size: a fixed ``size`` is honoured by the exporter, which traces at it with
+    no dynamic axes)."""
     from faceport.detect.s3fd import mean_of
     from faceport.kinds import info_of
 

@@ -87,6 +87,45 @@ def graph_dynamic_axes(graph: Graph) -> dict[str, dict[int, str]]:
     return axes
 
 
+def export_shapes(
+    graph: Graph, *, dynamic: bool, size: tuple[int, int] | None, batch: int | None
+) -> tuple[list[tuple[int, ...]], dict[str, dict[int, str]]]:
+    """(trace shape per input, dynamic axes) for the requested size and batch.
+
+    ``size`` (H, W) fixes the image inputs' (rank 4) last two axes and ``batch`` their first;
+    a graph's own fixed dimension that contradicts them is refused, and so is
+    ``dynamic=False`` with a dynamic H, W and no ``size`` (there is no default size)."""
+    shapes = [list(s) for s in example_shape(graph, size or (128, 160))]
+    axes = graph_dynamic_axes(graph) if dynamic else {}
+    images = [(spec, shape) for spec, shape in zip(graph.inputs, shapes) if len(spec.shape) == 4]
+    if (size or batch) and not images:
+        raise ExportError("--input-size and --batch apply to image inputs (N, C, H, W); this "
+                          "network has none", field="inputs",
+                          found=[list(s.shape) for s in graph.inputs])  # fmt: skip
+    for spec, shape in images:
+        fixes = dict(zip((2, 3), size)) if size else {}
+        if batch is not None:
+            fixes[0] = batch
+        for axis, want in fixes.items():
+            if spec.shape[axis] not in (None, want):
+                raise ExportError(
+                    f"input {spec.name!r} has a fixed {('batch', '', 'height', 'width')[axis]}",
+                    field="batch" if axis == 0 else "input_size", expected=spec.shape[axis],
+                    found=want,
+                )  # fmt: skip
+            shape[axis] = want
+            axes.get(spec.name, {}).pop(axis, None)
+        if size is None and not dynamic and None in spec.shape[2:]:
+            raise ExportError(
+                f"input {spec.name!r} has a dynamic height and width: a fixed-shape export "
+                "needs --input-size WxH", field="input_size", expected="WxH", found="none",
+            )  # fmt: skip
+    if batch is not None:
+        for name in graph.outputs:
+            axes.get(name, {}).pop(0, None)
+    return [tuple(s) for s in shapes], {k: v for k, v in axes.items() if v}
+
+
 def export_onnx(
     graph: Graph,
     output: str | os.PathLike[str],
@@ -97,12 +136,15 @@ def export_onnx(
     fp16_io: bool = False,
     simplify: bool = True,
     exporter: str = "torchscript",
+    size: tuple[int, int] | None = None,
+    batch: int | None = None,
 ) -> OnnxExport:
     """Write ``graph`` as ONNX to ``output``; return what was written.
 
     ``dynamic``: batch, height and width are symbolic (``N``, ``H``, ``W``) where the graph
-    input is dynamic (else fixed at the example shape). ``fp16``: weights and compute in
-    float16 (I/O float32 unless ``fp16_io``).
+    input is dynamic; ``size`` (H, W) and ``batch`` fix those axes (``dynamic=False`` needs
+    ``size`` where the graph's own H, W are dynamic: there is no silent default size).
+    ``fp16``: weights and compute in float16 (I/O float32 unless ``fp16_io``).
     """
     import torch
 
@@ -111,9 +153,8 @@ def export_onnx(
     module = lower(graph)
     in_names = [s.name for s in graph.inputs]
     out_names = list(graph.outputs)
-    shapes = example_shape(graph)
+    shapes, axes = export_shapes(graph, dynamic=dynamic, size=size, batch=batch)
     args = tuple(torch.zeros(s) for s in shapes)
-    axes = graph_dynamic_axes(graph) if dynamic else {}
     with tempfile.TemporaryDirectory(prefix="faceport-onnx-") as tmp_dir:
         model = export_module(
             module, args, Path(tmp_dir) / "raw.onnx", input_names=in_names,
@@ -124,9 +165,13 @@ def export_onnx(
     if fp16:
         kept = fp32_nodes(graph, model)
         model = to_float16(model, keep_io_types=not fp16_io, keep_fp32=kept)
+    shown = {
+        name: [axes.get(name, {}).get(a, d) for a, d in enumerate(shape)]
+        for name, shape in zip(in_names, shapes)
+    }
     metadata = deploy_metadata(
         graph, out_names, fp16=fp16, io_dtype="float16" if fp16 and fp16_io else "float32",
-        exporter=exporter, opset=opset, dynamic=dynamic,
+        exporter=exporter, opset=opset, dynamic=bool(axes), input_shapes=shown,
     )  # fmt: skip
     if fp16:
         metadata["faceport.fp16_fp32_nodes"] = json.dumps(kept)

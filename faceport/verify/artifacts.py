@@ -96,12 +96,21 @@ def check_artifact_source(artifact: Artifact, source: Path) -> None:
                             file=str(source), expected=sorted(digests))  # fmt: skip
 
 
+def fixed_size(metadata: dict[str, str]) -> tuple[int, int] | None:
+    """(H, W) of a fixed-size export (``faceport.input_size`` ``WxH``), else None."""
+    text = metadata.get("faceport.input_size", "dynamic")
+    parts = text.split("x")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        return None
+    return int(parts[1]), int(parts[0])
+
+
 class ShippedDetector(Detector):
     """A whole-detector file run by onnxruntime under the detector contract: the RGB image is
     given in the file's colour order, the thresholds default to the file's own."""
 
     title = "shipped whole detector"
-    takes = frozenset({"score_threshold", "nms_iou"})
+    takes = frozenset({"score_threshold", "nms_iou", "upsample"})
 
     def __init__(self, artifact: Artifact) -> None:
         self.artifact = artifact
@@ -110,8 +119,24 @@ class ShippedDetector(Detector):
         defaults: dict[str, Any] = json.loads(meta.get("faceport.threshold_defaults", "{}"))
         self.score = float(defaults.get("score_threshold", 0.5))
         self.iou = float(defaults.get("iou_threshold", 0.4))
+        self.size = fixed_size(meta)
+        #: dlib's upsample_num_times, built into a fixed-size dlib export
+        self.upsample = meta.get("faceport.upsample_num_times")
         self.runner = artifact.runner()
         self._open = False
+
+    def check(self, options: DetectOptions) -> DetectOptions:
+        options = super().check(options)
+        if options.upsample is not None and self.upsample is None:
+            raise FaceportError("this whole-detector file takes no upsample option",
+                                field="upsample", found=options.upsample)  # fmt: skip
+        if options.upsample is not None and str(options.upsample) != self.upsample:
+            raise FaceportError(
+                f"this file was exported with upsample_num_times {self.upsample}; it cannot "
+                "run with another", field="upsample", expected=self.upsample,
+                found=options.upsample,
+            )  # fmt: skip
+        return options
 
     def why_unavailable(self) -> str | None:
         return self.runner.why_unavailable()
@@ -120,6 +145,12 @@ class ShippedDetector(Detector):
         if not self._open:
             self.runner.__enter__()
             self._open = True
+        if self.size is not None and tuple(image.shape[:2]) != self.size:
+            raise FaceportError(
+                "the file takes images of one size", field="image",
+                expected=f"{self.size[1]}x{self.size[0]}",
+                found=f"{image.shape[1]}x{image.shape[0]}",
+            )  # fmt: skip
         pixels = np.ascontiguousarray(image if self.color == "RGB" else image[:, :, ::-1])
         feed = {
             "image": pixels,

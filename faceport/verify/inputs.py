@@ -91,3 +91,19 @@ def make_inputs(
         else:
             raise FaceportError(f"unknown input kind {kind!r}", expected=KINDS)
     return out
+
+
+def fit_images(images: Sequence[Image], size: tuple[int, int]) -> list[Image]:
+    """Every image resized (PIL bilinear) to ``size`` (H, W), for a file that takes one size;
+    the label says so when it was resized. Reference and artifact then see the same pixels."""
+    from PIL import Image as PILImage
+
+    h, w = size
+    out: list[Image] = []
+    for label, image in images:
+        if image.shape[:2] == (h, w):
+            out.append((label, image))
+            continue
+        resized = PILImage.fromarray(image).resize((w, h), PILImage.Resampling.BILINEAR)
+        out.append((f"{label}@{w}x{h}", np.ascontiguousarray(np.asarray(resized))))
+    return out

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.exporters.export_cases import graph_for
+from tests.exporters.export_cases import DETECTOR_SIZE, graph_for
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +41,10 @@ def detector_onnx(export_dir: Path) -> Any:
     def get(name: str, fp16: bool = False) -> Any:
         if (name, fp16) not in made:
             path = export_dir / f"{name}_det{'_fp16' if fp16 else ''}.onnx"
-            made[(name, fp16)] = (path, export_detector(graph_for(name), path, fp16=fp16))
+            size = DETECTOR_SIZE.get(name)
+            made[(name, fp16)] = (
+                path, export_detector(graph_for(name), path, fp16=fp16, size=size)
+            )
         return made[(name, fp16)]
 
     return get

@@ -15,6 +15,9 @@ import numpy as np
 from tests.conftest import SHARED, shared_fixture
 
 FAMILIES = ("dlib", "mnet", "s3fd")
+#: (H, W) of the whole-detector exports that need a fixed size (dlib's pyramid layout
+#: depends on it); the others are exported dynamic
+DETECTOR_SIZE = {"dlib": (375, 500)}
 PHOTOS = sorted((SHARED / "images").glob("*/*.jpg")) if SHARED.exists() else []
 
 

@@ -115,12 +115,18 @@ def test_cli_export_with_postprocess(tmp_path: Path) -> None:
     out = tmp_path / "dlib_det.onnx"
     proc = subprocess.run(
         [sys.executable, "-m", "faceport", "export", str(source_path("dlib")), "--format", "onnx",
-         "--opset", "16", "--with-postprocess", "--mobile-check", "--ort", "-o", str(out)],
+         "--opset", "16", "--with-postprocess", "--input-size", "320x240", "--upsample", "1",
+         "--max-candidates", "300", "--mobile-check", "--ort", "-o", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "mobile check" in proc.stdout
     model = onnx.load(str(out))
-    assert {n.op_type for n in model.graph.node} >= {"NonMaxSuppression", "Conv"}
+    assert {n.op_type for n in model.graph.node} >= {"Loop", "TopK", "Conv"}
     assert [i.name for i in model.graph.input] == ["image", "score_threshold", "iou_threshold"]
+    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [240, 320, 3]
+    props = {p.key: p.value for p in model.metadata_props}
+    assert (props["faceport.input_size"], props["faceport.upsample_num_times"],
+            props["faceport.max_candidates"]) == ("320x240", "1", "300")  # fmt: skip
     assert out.with_suffix(".ort").stat().st_size > 0

@@ -14,16 +14,25 @@ import numpy as np
 import onnx
 import pytest
 
-from tests.exporters.export_cases import FAMILIES, graph_for, iou_matrix, photo, run_detector
+from tests.exporters.export_cases import (
+    DETECTOR_SIZE,
+    FAMILIES,
+    graph_for,
+    iou_matrix,
+    photo,
+    run_detector,
+)
 
-#: photos per family: (relative path, how): "up" = pyramid_up first (dlib's one-level graph
-#: needs faces near its 80 px window, as dlib's upsample_num_times=1 would); "half" = resized
-#: to half size (S3FD's VGG costs seconds per run at 500x332; 6 of its 7 detections remain).
+#: photos per family: (relative path, how): "fit" = resized to the dlib export's fixed size
+#: (500x375, the size of 2008_002506.jpg; the full-pyramid dlib detector is built per size,
+#: tests/exporters/test_dlib_whole_detector.py checks it at each photo's own size);
+#: "half" = resized to half size (S3FD's VGG costs seconds per run at 500x332; 6 of its 7
+#: detections remain).
 PHOTOS: dict[str, list[tuple[str, str]]] = {
-    "dlib": [("images/dlib_examples_faces/2008_002506.jpg", ""),
-             ("images/dlib_examples_faces/2009_004587.jpg", ""),
-             ("images/sfd_pytorch/test01.jpg", ""),
-             ("images/dlib_examples_faces/2008_004176.jpg", "up")],
+    "dlib": [("images/dlib_examples_faces/2008_002506.jpg", "fit"),
+             ("images/dlib_examples_faces/2009_004587.jpg", "fit"),
+             ("images/sfd_pytorch/test01.jpg", "fit"),
+             ("images/dlib_examples_faces/2008_004176.jpg", "fit")],
     "mnet": [("images/sfd_pytorch/test01.jpg", ""),
              ("images/dlib_examples_faces/2008_002470.jpg", ""),
              ("images/dlib_examples_faces/bald_guys.jpg", "")],
@@ -36,11 +45,11 @@ def image_for(relative: str, how: str) -> np.ndarray:
     """The test image (read-only: it is shared between tests)."""
     from PIL import Image
 
-    from faceport.detect.mmod_pyramid import pyramid_up
-
     image = photo(relative)
-    if how == "up":
-        image = pyramid_up(image)
+    if how == "fit":
+        h, w = DETECTOR_SIZE["dlib"]
+        if image.shape[:2] != (h, w):
+            image = np.asarray(Image.fromarray(image).resize((w, h), Image.Resampling.BILINEAR))
     elif how == "half":
         size = (image.shape[1] // 2, image.shape[0] // 2)
         image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
@@ -51,16 +60,11 @@ def image_for(relative: str, how: str) -> np.ndarray:
 
 @functools.cache
 def python_pipeline(name: str, relative: str, how: str) -> Any:
-    """The family's own detector on a test image (dlib: restricted to pyramid level 0, as
-    exported); computed once per session."""
+    """The family's own detector on a test image; computed once per session."""
     from faceport.kinds import detector as kind_detector
 
     graph = graph_for(name)
     image = np.array(image_for(relative, how))
-    if name == "dlib":
-        from faceport.exporters.detector_dlib import single_level_reference
-
-        return single_level_reference(graph, image)
     detector = kind_detector(graph)
     assert detector is not None, f"{name} has no Python detector"
     return detector(image)

@@ -137,3 +137,33 @@ def test_fp16_network_export_keeps_the_mmod_score_map_float32(raw_onnx: Any) -> 
     print(f"dlib fp16 network vs torch fp32: {result}")
     assert got.dtype == np.float32
     assert result, str(result)
+
+
+def test_chosen_input_size_and_batch(tmp_path: Path) -> None:
+    """--input-size / --batch fix those axes (and only those); a fixed export without a size
+    is refused rather than pinned to a silent default."""
+    import onnx
+
+    from faceport.errors import ExportError
+    from faceport.exporters.onnx import export_onnx
+    from faceport.ort_session import open_session
+    from tests.exporters.export_cases import graph_for
+
+    graph = graph_for("dlib")
+    path = tmp_path / "fixed.onnx"
+    export_onnx(graph, path, size=(96, 128), batch=2, simplify=False)
+    model = onnx.load(str(path))
+    dims = [d.dim_value or d.dim_param for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [2, 3, 96, 128]
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props["faceport.dynamic"] == "false"
+    (out,) = open_session(path).run(None, {model.graph.input[0].name:
+                                           np.zeros((2, 3, 96, 128), np.float32)})  # fmt: skip
+    assert out.shape[0] == 2
+    export_onnx(graph, tmp_path / "batch.onnx", batch=4, simplify=False)
+    model = onnx.load(str(tmp_path / "batch.onnx"))
+    dims = [d.dim_value or d.dim_param for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [4, 3, "H", "W"]
+    with pytest.raises(ExportError, match="--input-size"):
+        export_onnx(graph, tmp_path / "nosize.onnx", dynamic=False)
+    assert not (tmp_path / "nosize.onnx").exists()

@@ -98,3 +98,28 @@ def test_a_shipped_file_without_its_source_says_so(
     code = main(["verify", str(alone), "--inputs", "random"])
     err = capsys.readouterr().err
     assert code == 2 and "is not beside alone.onnx: pass --source ORIGINAL" in err
+
+
+def test_shipped_dlib_whole_detector_matches_dlib(
+    mmod_onnx: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fixed-size dlib whole detector (full pyramid) against dlib-bin's detector: photos of
+    another size are resized to the file's size for both, and the upsample_num_times built
+    into the file is the one the reference runs with (another one is refused)."""
+    pytest.importorskip("dlib", reason="dlib-bin is not installed (pip install '.[dev]')")
+    from faceport.converters import convert
+    from faceport.exporters.detector import export_detector
+
+    _, source = mmod_onnx
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("2008_002506.jpg", "2009_004587.jpg"):  # 500x375 and 400x500
+        shutil.copy(shared_fixture(f"images/dlib_examples_faces/{name}"), photos / name)
+    path = export_detector(convert(source), tmp_path / "det.onnx", size=(375, 500)).path
+    code, out = _verify(capsys, str(path), "--source", str(source), "--images", str(photos))
+    assert code == 0, out
+    assert out.startswith("PASS: 2 images (0 skipped)"), out
+    assert out.count("PASS detections: ref") == 2 and "ref 0," not in out, out
+    assert main(["verify", str(path), "--source", str(source), "--images", str(photos),
+                 "--upsample", "1"]) == 2  # fmt: skip
+    assert "exported with upsample_num_times 0" in capsys.readouterr().err

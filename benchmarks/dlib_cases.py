@@ -100,6 +100,9 @@ def _mmod_setting(
     ref_boxes = _dlib_boxes(reference(image, up))
     options = DetectOptions(upsample=up)
     fns: dict[str, Any] = {n: partial(d, image, options) for n, d in dets.items()}
+    whole = _whole_detector(ctx, graph, image, up)
+    if whole is not None:
+        fns[WHOLE] = whole
     run_dlib = partial(reference, image, up)
     if w * h * 4**up > BIG_PIXELS:  # dlib alone, once (a cold call: slightly pessimistic)
         original = measure(run_dlib, warmup=0, min_runs=1, budget_s=0)
@@ -126,8 +129,39 @@ def _mmod_setting(
                 target=target, met=met, peak_flops=peak,
                 parity=box_parity(det(image, options).boxes, ref_boxes),
                 note=form.note if isinstance(form, F.Form) else "")
+    if whole is not None:
+        ctx.row("mmod", setting, WHOLE, timings[WHOLE], flops=flops, original=original,
+                peak_flops=peak, parity=box_parity(whole()[0], ref_boxes),
+                note="exported file: pyramid, network and NMS all in onnxruntime")  # fmt: skip
     if "onnxruntime" in dets:
         _mmod_stages(ctx, dets["onnxruntime"], image, up, setting)
+
+
+WHOLE = "whole detector .onnx (onnxruntime)"
+
+
+def _whole_detector(ctx: Context, graph: Any, image: np.ndarray, up: int) -> Any:
+    """A call running the exported whole-detector file (built for this size) on ``image``."""
+    import tempfile
+    from pathlib import Path
+
+    from faceport.detect.mmod import MMODDetector
+    from faceport.errors import FaceportError
+    from faceport.exporters.detector import export_detector
+    from faceport.ort_session import open_session
+
+    with tempfile.TemporaryDirectory(prefix="faceport-bench-") as tmp:
+        path = Path(tmp) / "mmod.onnx"
+        try:
+            export_detector(graph, path, size=image.shape[:2], upsample=up)
+        except FaceportError as exc:
+            ctx.skip("mmod", f"up{up}", WHOLE, str(exc))
+            return None
+        session = open_session(path.read_bytes(), threads=ctx.threads)
+    iou = MMODDetector(graph).options.nms_iou_thresh
+    feed = {"image": np.ascontiguousarray(image), "score_threshold": np.array(0, np.float32),
+            "iou_threshold": np.array(iou, np.float32)}  # fmt: skip
+    return partial(session.run, None, feed)
 
 
 def _t(array: np.ndarray) -> Any:

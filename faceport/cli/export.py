@@ -30,9 +30,9 @@ SUFFIXES = {"onnx": (".onnx",), "torchscript": (".pt", ".pts", ".torchscript")}
 #: options that only the ONNX form honours
 _ONNX_ONLY = ("--opset", "--dynamic/--no-dynamic", "--fp16", "--fp16-io", "--with-postprocess",
               "--mobile-check", "--ort", "--no-simplify", "--exporter", "--input-size",
-              "--batch", "--upsample", "--max-candidates")  # fmt: skip
-#: whole-detector options of the dlib MMOD export (faceport.exporters.detector_dlib.EXTRAS)
-_DETECTOR_ONLY = ("--upsample", "--max-candidates")
+              "--batch", "--upsample", "--max-candidates", "--input-order")  # fmt: skip
+#: whole-detector options (the dlib MMOD export's EXTRAS and the image contract)
+_DETECTOR_ONLY = ("--upsample", "--max-candidates", "--input-order")
 
 
 def input_size(text: str) -> tuple[int, int]:
@@ -75,6 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dlib MMOD whole detector: upsample_num_times (default 0)")
     parser.add_argument("--max-candidates", type=positive, metavar="N",
                         help="dlib MMOD whole detector: cap on NMS candidates (default 1000)")
+    parser.add_argument("--input-order", choices=("rgb", "bgr"),
+                        help="whole detector: channel order of the uint8 image (default rgb)")
     parser.add_argument("--fp16", action="store_true", help="float16 weights and compute")
     parser.add_argument("--fp16-io", action="store_true", help="with --fp16: float16 I/O too")
     parser.add_argument(
@@ -111,6 +113,7 @@ def _set(args: argparse.Namespace) -> dict[str, bool]:
         "--input-size": args.input_size is not None, "--batch": args.batch is not None,
         "--upsample": args.upsample is not None,
         "--max-candidates": args.max_candidates is not None,
+        "--input-order": args.input_order is not None,
     }  # fmt: skip
 
 
@@ -170,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
                                     ("max_candidates", args.max_candidates)) if v is not None}
         result = export_detector(
             graph, args.output, opset=opset, fp16=args.fp16, simplify=not args.no_simplify,
-            size=args.input_size, **extras,
+            size=args.input_size, input_order=(args.input_order or "rgb").upper(), **extras,
         )  # fmt: skip
     else:
         from faceport.exporters.onnx import export_onnx

@@ -1,7 +1,7 @@
 """Whole-detector ONNX: uint8 image in, boxes/scores (/landmarks) out, no faceport at run time.
 
-Inputs: ``image`` uint8 (H, W, 3) in the colour order the source's detect API takes
-(dlib RGB, S3FD BGR, RetinaFace BGR: recorded as ``faceport.image_color_order``),
+Inputs: ``image`` uint8 (H, W, 3), RGB for every kind unless exported with
+``input_order="BGR"`` (recorded as ``faceport.image_color_order``),
 ``score_threshold`` and ``iou_threshold`` float32 scalars (defaults in
 ``faceport.threshold_defaults``). Outputs: ``boxes`` float32 (K, 4) x1, y1, x2, y2 in image
 pixels, ``scores`` float32 (K,) in descending order, RetinaFace also ``landmarks`` float32
@@ -51,12 +51,14 @@ def detector_kind(graph: Graph) -> ModelKind:
 
 
 def detector_module(
-    graph: Graph, *, size: tuple[int, int] | None = None, **extras: Any
-) -> tuple[Any, dict[str, Any]]:
+    graph: Graph, *, size: tuple[int, int] | None = None, input_order: str = "RGB",
+    **extras: Any,
+) -> tuple[Any, dict[str, Any]]:  # fmt: skip
     """(whole-detector ``nn.Module``, info) for ``graph``; the network is its ``net``.
 
     ``size``: (H, W) of the image the module is built for (None: any size, where the kind
-    allows it). ``extras``: the kind's own build options (its builder's ``EXTRAS``, e.g.
+    allows it); ``input_order``: the image's channel order, "RGB" or "BGR" (every kind takes
+    both). ``extras``: the kind's own build options (its builder's ``EXTRAS``, e.g.
     the dlib detector's ``upsample`` and ``max_candidates``); any other is refused."""
     from faceport.lower import lower
 
@@ -71,7 +73,7 @@ def detector_module(
             field=extra[0], expected=", ".join(sorted(takes)) or "no extra options",
         )  # fmt: skip
     net = lower(graph)
-    module, info = builder.build(net, graph, size=size, **extras)
+    module, info = builder.build(net, graph, size=size, input_order=input_order, **extras)
     return module.eval(), {"kind": kind.name, **info}
 
 
@@ -92,6 +94,7 @@ def export_detector(
     fp16: bool = False,
     simplify: bool = True,
     size: tuple[int, int] | None = None,
+    input_order: str = "RGB",
     **extras: Any,
 ) -> OnnxExport:
     """Write the whole detector of ``graph`` as one ONNX file: for images of ``size``
@@ -102,7 +105,7 @@ def export_detector(
     if opset < 11:
         raise ExportError("NonMaxSuppression needs opset >= 11", field="opset", expected=">= 11",
                           found=opset)  # fmt: skip
-    module, info = detector_module(graph, size=size, **extras)
+    module, info = detector_module(graph, size=size, input_order=input_order, **extras)
     outputs = list(info["outputs"])
     hw = size or EXAMPLE_HW
     axes: dict[str, dict[int, str]] = {} if size else {"image": {0: "H", 1: "W"}}

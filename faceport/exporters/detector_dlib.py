@@ -1,4 +1,4 @@
-"""dlib MMOD as one exportable module for a fixed image size: uint8 RGB image -> boxes, scores.
+"""dlib MMOD as one exportable module for a fixed image size: uint8 image -> boxes, scores.
 
 The whole of ``cnn_face_detection_model_v1.__call__(image, upsample_num_times)`` is in the
 graph, for an image of ``H x W`` (the export's ``--input-size``; dlib's pyramid layout is a
@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from faceport.errors import ExportError
+from faceport.exporters.image_input import check_order
 from faceport.exporters.mmod_nms_graph import dlib_nms
 from faceport.exporters.mmod_pyramid_graph import PyramidInput
 
@@ -38,7 +39,8 @@ EXTRAS = frozenset({"upsample", "max_candidates"})
 
 
 class MMODWhole(nn.Module):
-    """``forward(image (H, W, 3) uint8 RGB, score_threshold (), iou_threshold ())``."""
+    """``forward(image (H, W, 3) uint8 (RGB unless exported for BGR), score_threshold (),
+    iou_threshold ())``."""
 
     boxes: torch.Tensor
 
@@ -100,8 +102,8 @@ def final_rectangles(net: nn.Module, det: Any, layout: Any, upsample: int) -> np
 
 
 def build(
-    net: nn.Module, graph: Any, *, size: tuple[int, int] | None = None, upsample: int = 0,
-    max_candidates: int = MAX_CANDIDATES,
+    net: nn.Module, graph: Any, *, size: tuple[int, int] | None = None, input_order: str = "RGB",
+    upsample: int = 0, max_candidates: int = MAX_CANDIDATES,
 ) -> tuple[nn.Module, dict[str, Any]]:  # fmt: skip
     """The whole-detector module for a converted dlib MMOD graph at image ``size`` (H, W)."""
     from faceport.detect.mmod import MMODDetector
@@ -121,13 +123,14 @@ def build(
                           field="info.head.options.use_bounding_box_regression")  # fmt: skip
     layout, sizes = plan(det, size, upsample)
     boxes = final_rectangles(net, det, layout, upsample)
-    pyramid = PyramidInput(layout, det.mean_rgb, sizes)
+    order = check_order(input_order)
+    pyramid = PyramidInput(layout, det.mean_rgb, sizes, flip=order != "RGB")
     module = MMODWhole(
         net, pyramid, boxes, len(det.options.windows),
         percent_covered=det.options.nms_percent_covered_thresh, max_candidates=max_candidates,
     )  # fmt: skip
     info = {
-        "image_color_order": "RGB",
+        "image_color_order": order,
         "defaults": {"score_threshold": 0.0, "iou_threshold": det.options.nms_iou_thresh},
         "outputs": ["boxes", "scores"],
         "pyramid": f"dlib's tiled pyramid_down<{det.pyramid_down}>: {len(layout.rects)} levels "

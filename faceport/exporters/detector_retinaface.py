@@ -1,15 +1,16 @@
-"""RetinaFace as one exportable module: uint8 BGR image -> boxes, scores, landmarks.
+"""RetinaFace as one exportable module: uint8 image -> boxes, scores, landmarks.
 
-The image is taken in BGR, the order insightface's ``RetinaFace.detect`` expects (it reads
-with cv2 and reverses the channels for the ``net3`` models); the module flips it to RGB,
-applies ``(pixel / scale - mean) / std`` and runs the network. Decode follows
-:mod:`faceport.detect.retinaface` / :mod:`faceport.detect.retinaface_anchors` in float32
-torch ops: per stride the base anchors (constants, py-faster-rcnn ``generate_anchors``) are
-shifted by ``arange`` over the feature map's own width/height times the stride; boxes
-``ctr + d * size`` / ``exp(d) * size`` with inclusive widths, clipped to ``[0, W-1]`` x
-``[0, H-1]``; landmarks ``ctr + d * size``; ``score >= score_threshold``; ONNX
-``NonMaxSuppression`` at ``iou_threshold`` in the "+1 pixel" convention (insightface
-``cpu_nms``).
+The image is taken in RGB by default (faceport's one whole-detector contract,
+:mod:`faceport.exporters.image_input`), or BGR (the order insightface's ``RetinaFace.detect``
+is given: it reads with cv2 and reverses the channels for the ``net3`` models), which the
+module flips to the network's RGB; it applies ``(pixel / scale - mean) / std`` and runs the
+network. Decode follows :mod:`faceport.detect.retinaface` /
+:mod:`faceport.detect.retinaface_anchors` in float32 torch ops: per stride the base anchors
+(constants, py-faster-rcnn ``generate_anchors``) are shifted by ``arange`` over the feature
+map's own width/height times the stride; boxes ``ctr + d * size`` / ``exp(d) * size`` with
+inclusive widths, clipped to ``[0, W-1]`` x ``[0, H-1]``; landmarks ``ctr + d * size``;
+``score >= score_threshold``; ONNX ``NonMaxSuppression`` at ``iou_threshold`` in the
+"+1 pixel" convention (insightface ``cpu_nms``).
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from torch import nn
 
 from faceport.detect.onnx_nms import nms_indices
 from faceport.detect.retinaface_anchors import NET3, AnchorConfig, base_anchors
+from faceport.exporters.image_input import check_order, planes
 
 
 class RetinaFaceWhole(nn.Module):
-    """``forward(image_bgr (H, W, 3) uint8, score_threshold (), iou_threshold ())``."""
+    """``forward(image (H, W, 3) uint8, score_threshold (), iou_threshold ())``."""
 
     mean: torch.Tensor
     std: torch.Tensor
@@ -40,23 +42,26 @@ class RetinaFaceWhole(nn.Module):
         mean_rgb: Sequence[float] = (0.0, 0.0, 0.0),
         std_rgb: Sequence[float] = (1.0, 1.0, 1.0),
         pixel_scale: float = 1.0,
+        flip: bool = False,
     ) -> None:
         super().__init__()
         self.net = net
+        self.flip = bool(flip)
         self.output_index = [tuple(int(i) for i in t) for t in output_index]
         self.strides = [int(c.stride) for c in configs]
         self.num_anchors = [int(c.num_anchors) for c in configs]
         for cfg in configs:
             self.register_buffer(f"base_{cfg.stride}", torch.from_numpy(base_anchors(cfg).copy()))
-        self.register_buffer("mean", torch.tensor(list(mean_rgb), dtype=torch.float32))
-        self.register_buffer("std", torch.tensor(list(std_rgb), dtype=torch.float32))
+        for name, values in (("mean", mean_rgb), ("std", std_rgb)):  # per channel: (3, 1, 1)
+            column = torch.tensor(list(values), dtype=torch.float32)[:, None, None]
+            self.register_buffer(name, column)
         self.pixel_scale = float(pixel_scale)
 
     def forward(
         self, image: torch.Tensor, score_threshold: torch.Tensor, iou_threshold: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        rgb = image[:, :, [2, 1, 0]].float()
-        x = ((rgb / self.pixel_scale - self.mean) / self.std).permute(2, 0, 1).unsqueeze(0)
+        rgb = planes(image, self.flip)
+        x = ((rgb / self.pixel_scale - self.mean) / self.std).unsqueeze(0)
         outs = self.net(x)
         size = torch._shape_as_tensor(image)
         limit_y = (size[0] - 1).float()
@@ -134,7 +139,7 @@ def output_index(
 
 
 def build(
-    net: nn.Module, graph: Any, *, size: tuple[int, int] | None = None
+    net: nn.Module, graph: Any, *, size: tuple[int, int] | None = None, input_order: str = "RGB"
 ) -> tuple[nn.Module, dict[str, Any]]:
     """The whole-detector module for a converted RetinaFace graph (insightface ``net3``)
     (any image size: a fixed ``size`` is honoured by the exporter, which traces at it with
@@ -155,9 +160,10 @@ def build(
         mean_rgb=pre.mean,
         std_rgb=pre.std,
         pixel_scale=pre.pixel_scale,
+        flip=check_order(input_order) != "RGB",
     )
     info = {
-        "image_color_order": "BGR",
+        "image_color_order": check_order(input_order),
         "defaults": {"score_threshold": 0.5, "iou_threshold": 0.4},
         "outputs": ["boxes", "scores", "landmarks"],
         "anchors": {str(c.stride): np.asarray(base_anchors(c)).tolist() for c in configs},

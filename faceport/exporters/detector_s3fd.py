@@ -1,7 +1,8 @@
-"""S3FD as one exportable module: uint8 BGR image -> boxes, scores.
+"""S3FD as one exportable module: uint8 image (RGB by default, or BGR) -> boxes, scores.
 
 The steps are those of :mod:`faceport.detect.s3fd` (SFD_pytorch ``detect.py``) written in
-torch ops that trace with symbolic shapes: BGR minus (104, 117, 123); per level the face
+torch ops that trace with symbolic shapes: the image in BGR (an RGB input is flipped,
+:mod:`faceport.exporters.image_input`) minus (104, 117, 123); per level the face
 probability ``softmax(conf)[1]``; anchors (cx, cy, side) = (stride/2 + x*stride, stride/2 +
 y*stride, 4*stride) from ``arange`` over the feature map's own height and width; SSD decode
 with variances (0.1, 0.2); ONNX ``NonMaxSuppression`` at ``iou_threshold`` over the
@@ -18,11 +19,12 @@ import torch
 from torch import nn
 
 from faceport.detect.onnx_nms import nms_indices
+from faceport.exporters.image_input import check_order, planes
 from faceport.kinds.s3fd import ANCHOR_SCALE, STRIDES, VARIANCES, S3FDDecode
 
 
 class S3FDWhole(nn.Module):
-    """``forward(image_bgr (H, W, 3) uint8, score_threshold (), iou_threshold ())``."""
+    """``forward(image (H, W, 3) uint8, score_threshold (), iou_threshold ())``."""
 
     mean: torch.Tensor
 
@@ -35,10 +37,13 @@ class S3FDWhole(nn.Module):
         anchor_scale: int = ANCHOR_SCALE,
         variances: Sequence[float] = VARIANCES,
         candidate_threshold: float = 0.05,
+        flip: bool = True,
     ) -> None:
         super().__init__()
         self.net = net
-        self.register_buffer("mean", torch.tensor(list(mean_bgr), dtype=torch.float32))
+        self.flip = bool(flip)
+        mean = torch.tensor(list(mean_bgr), dtype=torch.float32)[:, None, None]
+        self.register_buffer("mean", mean)
         self.strides = [int(s) for s in strides]
         self.anchor_scale = int(anchor_scale)
         self.variances = (float(variances[0]), float(variances[1]))
@@ -47,7 +52,7 @@ class S3FDWhole(nn.Module):
     def forward(
         self, image: torch.Tensor, score_threshold: torch.Tensor, iou_threshold: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        x = (image.float() - self.mean).permute(2, 0, 1).unsqueeze(0)
+        x = (planes(image, self.flip) - self.mean).unsqueeze(0)
         outs = self.net(x)
         boxes, scores = [], []
         for level, stride in enumerate(self.strides):
@@ -83,7 +88,7 @@ class S3FDWhole(nn.Module):
 
 
 def build(
-    net: nn.Module, graph: Any, *, size: tuple[int, int] | None = None
+    net: nn.Module, graph: Any, *, size: tuple[int, int] | None = None, input_order: str = "RGB"
 ) -> tuple[nn.Module, dict[str, Any]]:
     """The whole-detector module for a converted S3FD graph, and what to record about it
     (any image size: a fixed ``size`` is honoured by the exporter, which traces at it with
@@ -99,9 +104,10 @@ def build(
         anchor_scale=decode.anchor_scale,
         variances=decode.variances,
         candidate_threshold=decode.candidate_threshold,
+        flip=check_order(input_order) != "BGR",
     )
     info = {
-        "image_color_order": "BGR",
+        "image_color_order": check_order(input_order),
         "defaults": {
             "score_threshold": decode.score_threshold,
             "iou_threshold": decode.nms_iou,

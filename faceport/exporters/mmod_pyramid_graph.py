@@ -34,6 +34,7 @@ from torch import nn
 
 from faceport.detect.mmod_pyramid import TiledPyramid
 from faceport.detect.mmod_resize import _F, _rows, _simd_columns, _tail_columns
+from faceport.exporters.image_input import planes
 
 
 class BilinearStep(nn.Module):
@@ -155,7 +156,8 @@ class TiledCanvas(nn.Module):
 
 
 class PyramidInput(nn.Module):
-    """uint8 RGB (H, W, 3) -> dlib's input tensor (1, 3, rows, cols) for ``layout``.
+    """uint8 (H, W, 3) -> dlib's input tensor (1, 3, rows, cols) for ``layout`` (``flip``: the
+    image is BGR).
 
     ``upsample`` ``pyramid_up`` steps first (sizes ``up_sizes``), then level 0 is
     ``(pixel - mean) / 256`` and level ``i`` the float resize of level ``i - 1``.
@@ -165,9 +167,10 @@ class PyramidInput(nn.Module):
 
     def __init__(
         self, layout: TiledPyramid, mean_rgb: tuple[float, float, float],
-        up_sizes: list[tuple[int, int]],
+        up_sizes: list[tuple[int, int]], *, flip: bool = False,
     ) -> None:  # fmt: skip
         super().__init__()
+        self.flip = bool(flip)
         mean = torch.tensor(list(mean_rgb), dtype=torch.float32)[:, None, None]
         self.register_buffer("mean", mean)
         self.up = nn.ModuleList(
@@ -180,7 +183,7 @@ class PyramidInput(nn.Module):
         self.canvas = TiledCanvas(layout)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = image.permute(2, 0, 1).float()
+        x = planes(image, self.flip)
         one = x[0, :1, :1] * 0.0 + 1.0  # exact 1.0 (pixels are finite)
         for step in self.up:
             x = step(x, one)

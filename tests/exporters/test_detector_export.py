@@ -204,3 +204,25 @@ def test_thresholds_are_graph_inputs(detector_onnx: Any) -> None:
     assert 0 < len(strict[1]) < len(loose[1])
     assert strict[1].min() >= cut
     np.testing.assert_array_equal(strict[0], loose[0][loose[1] >= cut])
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_one_image_contract_rgb_by_default_bgr_on_request(
+    name: str, detector_onnx: Any, tmp_path: Path
+) -> None:
+    """Every whole detector takes RGB unless exported with input_order="BGR"; the BGR file
+    fed the channel-reversed photo gives exactly the RGB file's detections."""
+    from faceport.exporters.detector import export_detector
+
+    path, _ = detector_onnx(name)
+    assert session_and_info(path)[1] == "RGB"
+    bgr = tmp_path / "bgr.onnx"
+    export_detector(graph_for(name), bgr, size=DETECTOR_SIZE.get(name), input_order="BGR")
+    session, color, defaults = session_and_info(bgr)
+    assert color == "BGR"
+    relative, how = PHOTOS[name][0]
+    want = detections(path, relative, how)
+    got = run_detector(session, image_for(relative, how), color, defaults)
+    assert len(want[1]) > 0
+    for a, b in zip(want, got):
+        np.testing.assert_array_equal(a, b)

@@ -30,7 +30,8 @@ SUFFIXES = {"onnx": (".onnx",), "torchscript": (".pt", ".pts", ".torchscript")}
 #: options that only the ONNX form honours
 _ONNX_ONLY = ("--opset", "--dynamic/--no-dynamic", "--fp16", "--fp16-io", "--with-postprocess",
               "--mobile-check", "--ort", "--no-simplify", "--exporter", "--input-size",
-              "--batch", "--upsample", "--max-candidates", "--input-order")  # fmt: skip
+              "--batch", "--upsample", "--max-candidates", "--input-order",
+              "--ort-style")  # fmt: skip
 #: whole-detector options (the dlib MMOD export's EXTRAS and the image contract)
 _DETECTOR_ONLY = ("--upsample", "--max-candidates", "--input-order")
 
@@ -92,6 +93,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--mobile-check", action="store_true", help="ORT mobile usability")
     parser.add_argument("--ort", action="store_true", help="also write <output>.ort (ORT format)")
+    parser.add_argument("--ort-style", choices=("fixed", "runtime"),
+                        help="with --ort: optimisation style (default: runtime for --fp16, "
+                        "else fixed; NNAPI/CoreML need runtime)")
     parser.add_argument("--no-simplify", action="store_true", help="skip onnxsim")
     parser.add_argument("--exporter", choices=("torchscript", "dynamo"),
                         help="ONNX exporter (default torchscript)")  # fmt: skip
@@ -109,6 +113,7 @@ def _set(args: argparse.Namespace) -> dict[str, bool]:
         "--fp16": args.fp16, "--fp16-io": args.fp16_io,
         "--with-postprocess": args.with_postprocess, "--mobile-check": args.mobile_check,
         "--ort": args.ort, "--no-simplify": args.no_simplify,
+        "--ort-style": args.ort_style is not None,
         "--exporter": args.exporter is not None, "--method": args.method is not None,
         "--input-size": args.input_size is not None, "--batch": args.batch is not None,
         "--upsample": args.upsample is not None,
@@ -128,6 +133,11 @@ def check_options(args: argparse.Namespace) -> None:
         raise FaceportError("--method is a TorchScript option (--format torchscript)")
     if args.fp16_io and not args.fp16:
         raise FaceportError("--fp16-io needs --fp16")
+    if args.ort_style is not None and not args.ort:
+        raise FaceportError("--ort-style needs --ort")
+    if args.ort_style == "fixed" and args.fp16:
+        raise FaceportError("--ort-style fixed would store the --fp16 weights as float32 (the CPU "
+                            "EP's casts are folded in): use --ort-style runtime")  # fmt: skip
     if args.input_size is not None and args.dynamic:
         raise FaceportError("--input-size fixes the image size: it contradicts --dynamic")
     if args.dynamic is False and args.input_size is None:
@@ -200,5 +210,5 @@ def run(args: argparse.Namespace) -> int:
     if args.ort:
         from faceport.exporters.ort_tools import convert_to_ort
 
-        print(f"wrote {convert_to_ort(result.path)}")
+        print(f"wrote {convert_to_ort(result.path, style=args.ort_style)}")
     return 0

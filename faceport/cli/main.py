@@ -1,6 +1,6 @@
 """faceport: convert pretrained face networks to verified PyTorch, ONNX and TorchScript.
 
-Commands: convert, inspect, detect, verify, export. ``faceport <command> --help`` for each.
+Commands: convert, inspect, detect, verify, export, quantize (`faceport <command> --help`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import NoReturn
 from faceport import __version__
 from faceport.errors import FaceportError
 
-COMMANDS = ("convert", "inspect", "detect", "verify", "export")
+COMMANDS = ("convert", "inspect", "detect", "verify", "export", "quantize")
 
 
 class Parser(argparse.ArgumentParser):

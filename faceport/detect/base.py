@@ -124,6 +124,12 @@ class Detector(abc.ABC):
         """``None`` when the detector can run here (a reference may need its framework)."""
         return None
 
+    def use_network(self, network: Any) -> None:
+        """Run ``network`` instead of the detector's own torch module: a callable that, like
+        the lowered ``GraphModule``, takes the input tensor and returns the output tensor(s)
+        (e.g. an onnxruntime session of an exported or quantised file behind an adapter)."""
+        raise FaceportError(f"the {self.title} cannot run another network")
+
     def close(self) -> None:
         """Release what the detector holds (networks, reference processes)."""
 

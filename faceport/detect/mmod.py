@@ -136,6 +136,9 @@ class MMODDetector(Detector):
         )
         return Detections(boxes.reshape(-1, 4), raw.scores[keep].astype(np.float64))
 
+    def use_network(self, network: Any) -> None:
+        self._module = network
+
     def close(self) -> None:
         self._module = None
 

@@ -304,6 +304,9 @@ class RetinaFaceDetector(Detector):
             configs=self.configs,
         )
 
+    def use_network(self, network: Any) -> None:
+        self.module = network
+
     def close(self) -> None:
         self.module = None
 

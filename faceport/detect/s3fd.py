@@ -169,6 +169,9 @@ class S3FDDetector(Detector):
         }
         return postprocess(self.forward(image), strides=self.strides, **opts)
 
+    def use_network(self, network: Any) -> None:
+        self.module = network
+
     def close(self) -> None:
         self.module = None
 

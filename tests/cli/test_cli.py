@@ -91,7 +91,7 @@ def test_shape_predictor_is_refused_clearly(capsys) -> None:  # type: ignore[no-
 def test_help_lists_every_command(capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["--help"]) == 0
     text = capsys.readouterr().out
-    for command in ("convert", "inspect", "detect", "verify", "export"):
+    for command in ("convert", "inspect", "detect", "verify", "export", "quantize"):
         assert command in text
     assert Path(__file__).exists()
 

@@ -1,0 +1,145 @@
+"""INT8: onnxruntime static quantisation of an exported network, calibrated on real images.
+
+:func:`quantize_network` exports the graph's plain network (fp32 ONNX, dynamic sizes unless a
+size is given), feeds it the calibration images through the model kind's own preprocessing
+(:func:`faceport.kinds.feed`: the dlib pyramid canvas, RetinaFace's normalisation, S3FD's
+mean subtraction) and writes the result of ``onnxruntime.quantization.quantize_static``:
+
+* QDQ format (``QuantizeLinear``/``DequantizeLinear`` pairs around every quantised op: the
+  form ORT's CPU EP and mobile EPs fuse into integer kernels);
+* weights int8 per output channel (symmetric), activations uint8 (asymmetric): the U8S8
+  combination ORT's x86 kernels run fastest;
+* MinMax calibration over every calibration image (ranges aggregated over the images, which
+  may differ in size: the graph stays dynamic).
+
+The result is checked, carries the fp32 export's metadata plus ``faceport.quantization``
+(scheme and the calibration image count), and is written atomically. Whether it is good enough
+is a separate decision: :mod:`faceport.verify.quantize_gate` compares it with fp32 on images
+not used for calibration.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceport.errors import ExportError
+from faceport.ir import Graph
+
+log = logging.getLogger(__name__)
+
+SCHEME = "onnxruntime static QDQ, weights int8 per-channel symmetric, activations uint8 MinMax"
+
+
+@dataclass(frozen=True)
+class QuantizedModel:
+    """The int8 file (not yet at its destination), its fp32 source and what calibrated it."""
+
+    int8: Path
+    fp32: Path
+    calibration_images: int
+    metadata: dict[str, str]
+
+
+class _Feeds:
+    """``onnxruntime.quantization.CalibrationDataReader`` over precomputed feeds."""
+
+    def __init__(self, feeds: Sequence[dict[str, np.ndarray]]) -> None:
+        self._feeds: Iterator[dict[str, np.ndarray]] = iter(feeds)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._feeds, None)
+
+
+def quantize_network(
+    graph: Graph,
+    images: Sequence[np.ndarray],
+    workdir: str | os.PathLike[str],
+    *,
+    size: tuple[int, int] | None = None,
+    per_channel: bool = True,
+) -> QuantizedModel:
+    """Export ``graph`` to fp32 ONNX in ``workdir`` and quantise it with ``images`` (uint8
+    RGB) as calibration data; returns the two files (int8 still in ``workdir``)."""
+    import onnx
+
+    from faceport.exporters.onnx import export_onnx
+    from faceport.kinds import feed
+
+    if not images:
+        raise ExportError("no calibration images", field="calibrate", expected=">= 1 image")
+    work = Path(workdir)
+    fp32 = export_onnx(graph, work / "fp32.onnx", size=size, simplify=True).path
+    feeds = []
+    for image in images:
+        fed = feed(graph, image if size is None else _fit(image, size))
+        feeds.append({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in fed.items()})
+    int8 = work / "int8.onnx"
+    _quantize(fp32, int8, feeds, per_channel=per_channel)
+    model = onnx.load(str(int8))
+    source = onnx.load(str(fp32), load_external_data=False)
+    metadata = {p.key: p.value for p in source.metadata_props}
+    metadata["faceport.quantization"] = json.dumps(
+        {"scheme": SCHEME if per_channel else SCHEME.replace("per-channel", "per-tensor"),
+         "calibration_images": len(images)}, sort_keys=True,
+    )  # fmt: skip
+    from faceport.exporters.onnx_finish import check, set_metadata
+
+    set_metadata(model, metadata)
+    check(model, int8, "after quantisation")
+    onnx.save(model, str(int8))
+    return QuantizedModel(int8, fp32, len(images), metadata)
+
+
+def _fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    from PIL import Image
+
+    h, w = size
+    if image.shape[:2] == (h, w):
+        return image
+    resized = Image.fromarray(image).resize((w, h), Image.Resampling.BILINEAR)
+    return np.ascontiguousarray(np.asarray(resized))
+
+
+def _quantize(
+    fp32: Path, int8: Path, feeds: list[dict[str, np.ndarray]], *, per_channel: bool
+) -> None:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    advice = _DropAdvice()
+    logging.getLogger().addFilter(advice)  # the tool logs "consider pre-processing" on root
+    try:
+        quantize_static(
+            str(fp32), str(int8), _Feeds(feeds), quant_format=QuantFormat.QDQ,
+            per_channel=per_channel, activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+        )  # fmt: skip
+    except Exception as exc:  # onnxruntime's tools raise many types
+        raise ExportError(f"onnxruntime static quantisation failed: {exc}",
+                          file=str(fp32)) from exc  # fmt: skip
+    finally:
+        logging.getLogger().removeFilter(advice)
+
+
+class _DropAdvice(logging.Filter):
+    """Drops onnxruntime's generic advice to run its pre-processing (faceport's export is
+    already simplified and shape-inferred by onnxsim)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing" not in record.getMessage()
+
+
+def describe(model: Any) -> dict[str, int]:
+    """Op histogram of a quantised model (how many QDQ pairs, convolutions...)."""
+    ops: dict[str, int] = {}
+    for node in model.graph.node:
+        ops[node.op_type] = ops.get(node.op_type, 0) + 1
+    return ops

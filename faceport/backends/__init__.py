@@ -35,6 +35,7 @@ BACKEND_MODULES = (
     "faceport.backends.torchscript",
     "faceport.backends.onnxruntime",
     "faceport.backends.onnxruntime_ort",
+    "faceport.backends.opencv",
 )
 
 

@@ -132,6 +132,7 @@ def export_detector(
     if fp16:
         metadata["faceport.fp16_fp32_nodes"] = json.dumps(kept)
     shapes = {"image": [*hw, 3], "score_threshold": [], "iou_threshold": []}
-    result = finish(model, output, metadata, test_shapes=shapes, do_simplify=simplify, fp16=fp16)
+    result = finish(model, output, metadata, test_shapes=shapes, do_simplify=simplify, fp16=fp16,
+                    declared_dims=["K"])  # fmt: skip
     log.info("wrote whole detector %s", result)
     return result

@@ -16,7 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,6 +95,23 @@ def simplify(
     return simple, True, ""
 
 
+def honest_output_dims(model: Any, declared: Iterable[str] = ()) -> None:
+    """Give every undeclared symbolic output dimension its own name, ``<output>_d<axis>``.
+
+    The exporters and shape inference name output dimensions they cannot compute, and may
+    reuse one name for dimensions that differ: the TorchScript exporter declared mnet.25's
+    stride-16 and stride-8 box maps with the stride-32 map's height and width names, which
+    tells a deployer they are equal. Names of the graph inputs' dimensions (``N``, ``H``,
+    ``W``) and the caller's ``declared`` ones are kept; the rest become distinct."""
+    keep = set(declared)
+    for value in model.graph.input:
+        keep.update(d.dim_param for d in value.type.tensor_type.shape.dim if d.dim_param)
+    for value in model.graph.output:
+        for axis, dim in enumerate(value.type.tensor_type.shape.dim):
+            if dim.dim_param and dim.dim_param not in keep:
+                dim.dim_param = f"{value.name}_d{axis}"
+
+
 def set_metadata(model: Any, metadata: Mapping[str, str]) -> None:
     del model.metadata_props[:]
     for key, value in sorted(metadata.items()):
@@ -112,8 +129,12 @@ def finish(
     test_shapes: Mapping[str, Sequence[int]],
     do_simplify: bool = True,
     fp16: bool = False,
+    declared_dims: Iterable[str] = (),
 ) -> OnnxExport:
-    """Check, simplify, stamp metadata and atomically save ``model`` to ``output``."""
+    """Check, simplify, stamp metadata and atomically save ``model`` to ``output``.
+
+    ``declared_dims``: the symbolic output dimensions the caller declared (e.g. ``K``); any
+    other symbolic output dimension is renamed by :func:`honest_output_dims`."""
     import hashlib
 
     check(model, output, "after export")
@@ -123,6 +144,7 @@ def finish(
         model, simplified, note = simplify(model, output, test_shapes, fp16=fp16)
         if note:
             notes.append(note)
+    honest_output_dims(model, declared_dims)
     set_metadata(model, metadata)  # metadata_props cannot make a valid graph invalid, so
     check(model, output, "after onnxsim and metadata" if simplified else "final")  # one check
     path = save(model, Path(output))

@@ -167,3 +167,27 @@ def test_chosen_input_size_and_batch(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="--input-size"):
         export_onnx(graph, tmp_path / "nosize.onnx", dynamic=False)
     assert not (tmp_path / "nosize.onnx").exists()
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_output_dimension_names_are_honest(name: str, raw_onnx: Any) -> None:
+    """Two outputs that share a symbolic dimension name really have that size in common, at
+    two input sizes (mnet.25's stride-16/8 maps were declared with the stride-32 names)."""
+    from faceport.ort_session import open_session
+
+    path, _ = raw_onnx(name)
+    model = onnx.load(str(path))
+    names = {
+        o.name: [d.dim_param for d in o.type.tensor_type.shape.dim] for o in model.graph.output
+    }
+    session = open_session(path)
+    for h, w in ((96, 128), (160, 224)):
+        x = np.zeros((1, 3, h, w), np.float32)
+        outs = dict(zip(names, session.run(list(names), {model.graph.input[0].name: x})))
+        sizes: dict[str, set[int]] = {}
+        for out, dims in names.items():
+            for axis, param in enumerate(dims):
+                if param:
+                    sizes.setdefault(param, set()).add(outs[out].shape[axis])
+        wrong = {p: s for p, s in sizes.items() if len(s) > 1}
+        assert not wrong, f"{name} at {w}x{h}: one name, several sizes: {wrong}"

@@ -83,6 +83,7 @@ class _Frame:
     idx: int
     offset: int
     records: list[Pending] = field(default_factory=list)  # a repeat's unrolled blocks
+    below_layer: bool = False  # this frame or one above it in the block is an add_layer
 
     @property
     def size(self) -> int:
@@ -99,15 +100,38 @@ class ChainReader:
         self.layers = layers
         self.inputs = inputs
         self.not_repeat: set[int] = set()  # offsets where a repeat attempt failed
+        #: (offset, depth) from which a repeat block cannot be read (see :meth:`read`)
+        self.no_block: set[tuple[int, int]] = set()
         self.repeats = 0
 
     def read(self, first_idx: int, depth: int = 0) -> list[Pending]:
         """The chain from ``r.pos``: records top (first_idx) to bottom. ``depth`` > 0 reads a
-        repeat block, whose bottom sits on dlib's repeat_input_layer."""
+        repeat block, whose bottom sits on dlib's repeat_input_layer.
+
+        A failed block read is remembered at every wrapper offset it passed while no
+        add_layer was above it in the block: a block read started there at the same depth
+        takes the same steps (they depend on offset, depth and whether a layer is above) and
+        fails the same way, so it is refused at once. Without this a run of ``int 1``
+        wrappers (each a possible repeat) was re-walked from every offset: quadratic."""
+        start = self.r.pos
+        if depth and (start, depth) in self.no_block:
+            raise self.r.error("no repeat block here (an earlier attempt failed)",
+                               field="repeat", offset=start)  # fmt: skip
+        passed: list[int] = []
+        try:
+            return self._read(first_idx, depth, passed)
+        except FormatError:
+            if depth:
+                self.no_block.update((offset, depth) for offset in passed)
+            raise
+
+    def _read(self, first_idx: int, depth: int, passed: list[int]) -> list[Pending]:
         r, idx = self.r, first_idx
         frames: list[_Frame] = []
         while True:
             offset = r.pos
+            if not (frames and frames[-1].below_layer):
+                passed.append(offset)
             version = r.read_int(f"layer {idx} wrapper version", 4)
             if is_version_string(r.peek_string()):
                 bottom = self._bottom(version, offset, idx, depth)
@@ -118,14 +142,17 @@ class ChainReader:
             if version == 1:
                 block = self._try_repeat(idx, depth)
                 if block is not None:
-                    frames.append(_Frame("repeat", idx, offset, block))
+                    below = bool(frames and frames[-1].below_layer)
+                    frames.append(_Frame("repeat", idx, offset, block, below_layer=below))
                     idx += len(block)
                     continue
             if version not in (1, 2):
                 raise r.error("unknown layer wrapper version", field=f"layer {idx} wrapper",
                               offset=offset, expected="1 (tag/skip/repeat) or 2 (add_layer)",
                               found=version)
-            frames.append(_Frame("layer" if version == 2 else "tag", idx, offset))
+            below = version == 2 or bool(frames and frames[-1].below_layer)
+            frames.append(_Frame("layer" if version == 2 else "tag", idx, offset,
+                                 below_layer=below))  # fmt: skip
             idx += 1
         middle: list[Pending] = []
         for frame in reversed(frames):
@@ -181,7 +208,7 @@ class ChainReader:
         r, start = self.r, self.r.pos
         try:
             self._tag_on_input(version, start, -1)
-            if any(f.kind == "layer" for f in frames) and r.peek_string() not in self.layers:
+            if frames and frames[-1].below_layer and r.peek_string() not in self.layers:
                 raise r.error("not a tag on the repeat input", field="probe")
         except FormatError:
             r.pos = start

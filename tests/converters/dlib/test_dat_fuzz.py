@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -186,3 +187,33 @@ def test_wrong_wrapper_version(mmod_bytes: bytes, tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     err = _expect_format_error(path)
     assert err.found == 7 and err.offset == at
+
+
+def test_a_run_of_possible_repeats_is_read_in_linear_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loss header then ``int 1`` wrappers only (each a tag/skip or the start of a repeat):
+    every repeat attempt used to re-walk the rest of the chain (fuzz/reproducers/dlib_dat/
+    quadratic-wrapper-chain.dat: 2.4 KB took 14 s). Counted in reads, not seconds: doubling
+    the chain must about double the work."""
+    from faceport.converters.dlib import binary
+    from faceport.converters.dlib.dat_reader import read_dat
+    from faceport.errors import FormatError
+
+    counted = {"n": 0}
+    original = binary.BinaryReader.read_int
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        counted["n"] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(binary.BinaryReader, "read_int", counting)
+    work = []
+    for n in (400, 800, 1600):
+        path = tmp_path / f"chain{n}.dat"
+        path.write_bytes(b"\x01\x01\x01\x14loss_multiclass_log_" + b"\x01\x01" * n)
+        counted["n"] = 0
+        with pytest.raises(FormatError, match="unexpected end of file"):
+            read_dat(path)
+        work.append(counted["n"])
+    assert work[1] / work[0] < 2.3 and work[2] / work[1] < 2.3, work

@@ -36,6 +36,7 @@ BACKEND_MODULES = (
     "faceport.backends.onnxruntime",
     "faceport.backends.onnxruntime_ort",
     "faceport.backends.opencv",
+    "faceport.backends.torch_export",
 )
 
 
@@ -204,6 +205,15 @@ class BackendRunner(Runner):
         if self._workdir is not None:
             self._workdir.cleanup()
             self._workdir = None
+
+
+def with_outputs(graph: Graph, outputs: Sequence[str] | None, options: LoadOptions) -> Graph:
+    """:func:`prepared` ``graph`` returning ``outputs`` (default: its own), for loaders whose
+    runner exports per fed shape (OpenCV DNN, torch.export fixed programs)."""
+    from dataclasses import replace
+
+    source = prepared(graph, options)
+    return source if outputs is None else replace(source, outputs=tuple(outputs))
 
 
 def prepared(graph: Graph, options: LoadOptions) -> Graph:

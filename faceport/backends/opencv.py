@@ -12,13 +12,12 @@ OpenCV 4.x (their post-processing ops), which is recorded by the tests with Open
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from faceport.backends import Backend, LoadOptions, prepared
+from faceport.backends import Backend, LoadOptions, with_outputs
 from faceport.backends.base import Feed, Outputs, Runner
 from faceport.backends.onnxruntime import static_channels
 
@@ -85,10 +84,7 @@ def load_opencv(
     graph: Graph, outputs: Sequence[str] | None, options: LoadOptions, workdir: Path
 ) -> tuple[Graph, Path]:
     """The prepared graph (its fixed-shape files are exported per input shape by the runner)."""
-    source = static_channels(prepared(graph, options))
-    if outputs is not None:
-        source = replace(source, outputs=tuple(outputs))
-    return source, workdir
+    return static_channels(with_outputs(graph, outputs, options)), workdir
 
 
 def open_opencv(artifact: tuple[Graph, Path], entry: Backend, options: LoadOptions) -> Runner:

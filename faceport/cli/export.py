@@ -4,6 +4,7 @@
   faceport export MODEL --with-postprocess [--input-size WxH] [--fp16] -o detector.onnx
   faceport export MMOD.dat --with-postprocess --input-size 640x480 [--upsample 1] -o det.onnx
   faceport export MODEL --format torchscript -o model.pt
+  faceport export MODEL --format pt2 [--input-size WxH] -o model.pt2   (torch.export)
   faceport export MODEL --optimize ...   (speed passes first: faceport.passes)
 
 ONNX files are checked (onnx.checker full_check), simplified (onnxsim, with its own numeric
@@ -26,7 +27,10 @@ from faceport.cli.common import add_model_argument, load_model, output_file
 from faceport.errors import FaceportError
 
 DEFAULT_OPSET = 17
-SUFFIXES = {"onnx": (".onnx",), "torchscript": (".pt", ".pts", ".torchscript")}
+SUFFIXES = {"onnx": (".onnx",), "torchscript": (".pt", ".pts", ".torchscript"),
+            "pt2": (".pt2",)}  # fmt: skip
+#: options the torch.export form honours besides the common ones
+_PT2_TAKES = ("--input-size", "--batch", "--dynamic/--no-dynamic")
 #: options that only the ONNX form honours
 _ONNX_ONLY = ("--opset", "--dynamic/--no-dynamic", "--fp16", "--fp16-io", "--with-postprocess",
               "--mobile-check", "--ort", "--no-simplify", "--exporter", "--input-size",
@@ -59,7 +63,8 @@ def natural(text: str) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_argument(parser)
-    parser.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
+    parser.add_argument("--format", choices=("onnx", "torchscript", "pt2"), default="onnx",
+                        help="onnx, torchscript (legacy) or pt2 (torch.export ExportedProgram)")
     parser.add_argument("-o", "--output", type=Path, required=True)
     parser.add_argument("--opset", type=int, help=f"ONNX opset (default {DEFAULT_OPSET})")
     parser.add_argument(
@@ -125,11 +130,12 @@ def _set(args: argparse.Namespace) -> dict[str, bool]:
 def check_options(args: argparse.Namespace) -> None:
     """Refuse options the chosen form would ignore (nothing is dropped silently)."""
     given = [name for name, on in _set(args).items() if on]
-    if args.format == "torchscript":
-        bad = [n for n in given if n in _ONNX_ONLY]
+    if args.format in ("torchscript", "pt2"):
+        takes = _PT2_TAKES if args.format == "pt2" else ()
+        bad = [n for n in given if n in _ONNX_ONLY and n not in takes]
         if bad:
-            raise FaceportError(f"{', '.join(bad)}: ONNX options, not for --format torchscript")
-    elif "--method" in given:
+            raise FaceportError(f"{', '.join(bad)}: ONNX options, not for --format {args.format}")
+    if args.format != "torchscript" and "--method" in given:
         raise FaceportError("--method is a TorchScript option (--format torchscript)")
     if args.fp16_io and not args.fp16:
         raise FaceportError("--fp16-io needs --fp16")
@@ -175,6 +181,13 @@ def run(args: argparse.Namespace) -> int:
 
         method = args.method or "auto"
         print(f"wrote {export_torchscript(graph, args.output, method=method)}")
+        return 0
+    if args.format == "pt2":
+        from faceport.exporters.torch_export import export_pt2
+
+        program = export_pt2(graph, args.output, size=args.input_size, batch=args.batch,
+                             dynamic=args.dynamic is not False)  # fmt: skip
+        print(f"wrote {program}")
         return 0
     if args.with_postprocess:
         from faceport.exporters.detector import export_detector

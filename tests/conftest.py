@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "fixtures"
+#: ExecuTorch as `make test` installs it (mk/executorch.mk: --no-deps, outside .venv)
+EXECUTORCH = REPO / "build" / "executorch"
+if (EXECUTORCH / ".done").is_file() and str(EXECUTORCH) not in sys.path:
+    sys.path.append(str(EXECUTORCH))
 
 
 def shared_fixture(relative: str) -> Path:

@@ -37,6 +37,7 @@ BACKEND_MODULES = (
     "faceport.backends.onnxruntime_ort",
     "faceport.backends.opencv",
     "faceport.backends.torch_export",
+    "faceport.backends.executorch",
 )
 
 

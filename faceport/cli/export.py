@@ -5,6 +5,7 @@
   faceport export MMOD.dat --with-postprocess --input-size 640x480 [--upsample 1] -o det.onnx
   faceport export MODEL --format torchscript -o model.pt
   faceport export MODEL --format pt2 [--input-size WxH] -o model.pt2   (torch.export)
+  faceport export MODEL --format pte --input-size WxH -o model.pte     (ExecuTorch XNNPACK)
   faceport export MODEL --optimize ...   (speed passes first: faceport.passes)
 
 ONNX files are checked (onnx.checker full_check), simplified (onnxsim, with its own numeric
@@ -28,9 +29,10 @@ from faceport.errors import FaceportError
 
 DEFAULT_OPSET = 17
 SUFFIXES = {"onnx": (".onnx",), "torchscript": (".pt", ".pts", ".torchscript"),
-            "pt2": (".pt2",)}  # fmt: skip
-#: options the torch.export form honours besides the common ones
+            "pt2": (".pt2",), "pte": (".pte",)}  # fmt: skip
+#: options the torch.export / ExecuTorch forms honour besides the common ones
 _PT2_TAKES = ("--input-size", "--batch", "--dynamic/--no-dynamic")
+_PTE_TAKES = ("--input-size", "--batch")
 #: options that only the ONNX form honours
 _ONNX_ONLY = ("--opset", "--dynamic/--no-dynamic", "--fp16", "--fp16-io", "--with-postprocess",
               "--mobile-check", "--ort", "--no-simplify", "--exporter", "--input-size",
@@ -63,8 +65,9 @@ def natural(text: str) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_argument(parser)
-    parser.add_argument("--format", choices=("onnx", "torchscript", "pt2"), default="onnx",
-                        help="onnx, torchscript (legacy) or pt2 (torch.export ExportedProgram)")
+    parser.add_argument("--format", choices=("onnx", "torchscript", "pt2", "pte"),
+                        default="onnx", help="onnx, torchscript (legacy), pt2 (torch.export "
+                        "ExportedProgram) or pte (ExecuTorch, XNNPACK delegate)")
     parser.add_argument("-o", "--output", type=Path, required=True)
     parser.add_argument("--opset", type=int, help=f"ONNX opset (default {DEFAULT_OPSET})")
     parser.add_argument(
@@ -130,8 +133,8 @@ def _set(args: argparse.Namespace) -> dict[str, bool]:
 def check_options(args: argparse.Namespace) -> None:
     """Refuse options the chosen form would ignore (nothing is dropped silently)."""
     given = [name for name, on in _set(args).items() if on]
-    if args.format in ("torchscript", "pt2"):
-        takes = _PT2_TAKES if args.format == "pt2" else ()
+    if args.format in ("torchscript", "pt2", "pte"):
+        takes = {"pt2": _PT2_TAKES, "pte": _PTE_TAKES}.get(args.format, ())
         bad = [n for n in given if n in _ONNX_ONLY and n not in takes]
         if bad:
             raise FaceportError(f"{', '.join(bad)}: ONNX options, not for --format {args.format}")
@@ -188,6 +191,12 @@ def run(args: argparse.Namespace) -> int:
         program = export_pt2(graph, args.output, size=args.input_size, batch=args.batch,
                              dynamic=args.dynamic is not False)  # fmt: skip
         print(f"wrote {program}")
+        return 0
+    if args.format == "pte":
+        from faceport.exporters.executorch import export_pte
+
+        pte = export_pte(graph, args.output, size=args.input_size, batch=args.batch)
+        print(f"wrote {pte}\nwrote {pte.path}.json (what was exported: a .pte has no metadata)")
         return 0
     if args.with_postprocess:
         from faceport.exporters.detector import export_detector

@@ -85,6 +85,8 @@ CASES = [
     ("export {MMOD} --fp16 --ort --ort-style fixed -o {T}/d.onnx", "use --ort-style runtime"),
     ("export {MMOD} --input-order bgr -o {T}/d.onnx", "whole-detector options"),
     ("export {MMOD} --format pt2 -o {T}/d.onnx", "must end in .pt2"),
+    ("export {MMOD} --format pte -o {T}/d.pte", "give --input-size WxH"),
+    ("export {MMOD} --format pte --input-size 64x48 --no-dynamic -o {T}/d.pte", "not for"),
     ("export {MMOD} --format pt2 --fp16 -o {T}/d.pt2", "not for --format pt2"),
     ("export {MMOD} --format pt2 --method trace -o {T}/d.pt2", "--method is a TorchScript"),
     ("export {MMOD} --with-postprocess --exporter dynamo -o {T}/d.onnx", "--exporter dynamo"),

@@ -69,3 +69,24 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
     area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
     return np.asarray(inter / np.maximum(area_a + area_b - inter, 1e-12))
+
+
+def mmod_detections_via(backend: str) -> tuple[Any, Any]:
+    """(faceport's MMOD detections, the same detector running its network on ``backend``) on
+    scikit-image's astronaut."""
+    import torch
+    from skimage import data
+
+    from faceport.backends import make_runner
+    from faceport.detect.base import DetectOptions
+    from faceport.detect.mmod import MMODDetector
+
+    image = np.ascontiguousarray(data.astronaut())
+    graph = graph_for("dlib")
+    name, output = graph.inputs[0].name, graph.outputs[0]
+    with MMODDetector(graph) as det:
+        want = det(image, DetectOptions())
+    with make_runner(backend, graph) as runner, MMODDetector(graph) as det:
+        det.use_network(lambda x: torch.from_numpy(runner.infer({name: x.numpy()})[output]))
+        got = det(image, DetectOptions())
+    return want, got

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from faceport.errors import ExportError
-from tests.exporters.export_cases import graph_for
+from tests.exporters.export_cases import graph_for, mmod_detections_via
 
 
 def _load(path: Path) -> torch.nn.Module:
@@ -72,25 +72,8 @@ def test_mnet_dynamic_is_refused_and_fixed_works(tmp_path: Path) -> None:
 
 
 def test_the_program_detects_dlibs_boxes() -> None:
-    """The MMOD detector running the .pt2 program instead of its module: same rectangles."""
-    from skimage import data
-
-    from faceport.backends import make_runner
-    from faceport.detect.base import DetectOptions
-    from faceport.detect.mmod import MMODDetector
-
-    image = np.ascontiguousarray(data.astronaut())
-    graph = graph_for("dlib")
-    with MMODDetector(graph) as det:
-        want = det(image, DetectOptions())
-    with make_runner("torch-export-cpu", graph) as runner, MMODDetector(graph) as det:
-        name = graph.inputs[0].name
-
-        def network(x: torch.Tensor) -> torch.Tensor:
-            return torch.from_numpy(runner.infer({name: x.numpy()})[graph.outputs[0]])
-
-        det.use_network(network)
-        got = det(image, DetectOptions())
+    """The MMOD detector running its network on torch-export-cpu: the same rectangles."""
+    want, got = mmod_detections_via("torch-export-cpu")
     assert len(want) >= 1
     np.testing.assert_array_equal(got.boxes, want.boxes)
     np.testing.assert_allclose(got.scores, want.scores, atol=1e-5)

@@ -70,7 +70,7 @@ def mmod_cases(ctx: Context) -> None:
     if not ctx.quick:
         settings += [((640, 480), 1), ((1280, 720), 0), ((1280, 720), 1)]
     example, _ = _detector_with(graph, lambda x: x).to_tensor(load_rgb(PHOTO, (640, 480)))
-    names = ("eager", "onnxruntime") if ctx.quick else F.CPU_FORMS
+    names = ("eager", "onnxruntime", "executorch", "opencv") if ctx.quick else F.CPU_FORMS
     built = F.build_forms(graph, example, ctx.threads, names)
     for (w, h), up in settings:
         _mmod_setting(ctx, graph, module, reference, built, names, (w, h), up)
@@ -215,7 +215,7 @@ def descriptor_cases(ctx: Context) -> None:
     mean = np.array(pre.mean if pre is not None else (0.0, 0.0, 0.0), dtype=np.float32)
     chips = _chips(16)
     reference = dlib.face_recognition_model_v1(str(model))
-    names = ("eager", "onnxruntime") if ctx.quick else F.CPU_FORMS
+    names = ("eager", "onnxruntime", "executorch", "opencv") if ctx.quick else F.CPU_FORMS
     built = F.build_forms(graph, chips_to_tensor(chips[:1], mean), ctx.threads, names)
     good = {n: f for n, f in built.items() if isinstance(f, F.Form)}
     ref_all = np.array([np.asarray(v) for v in reference.compute_face_descriptor(list(chips), 0)])

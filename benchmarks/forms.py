@@ -24,7 +24,11 @@ log = logging.getLogger(__name__)
 
 RunFn = Callable[[np.ndarray], np.ndarray]
 RunAllFn = Callable[[np.ndarray], list[np.ndarray]]
-CPU_FORMS = ("eager", "eager-folded", "channels-last", "torchscript", "onnxruntime")
+CPU_FORMS = ("eager", "eager-folded", "channels-last", "torchscript", "onnxruntime",
+             "executorch", "torch-export", "opencv")  # fmt: skip
+#: forms whose runner writes one fixed-shape file per input shape (built on the first call)
+PER_SHAPE = {"executorch": "executorch-xnnpack-cpu", "torch-export": "torch-export-cpu",
+             "opencv": "opencv-cpu"}  # fmt: skip
 
 
 @dataclass
@@ -78,6 +82,19 @@ def _runs(runner: BackendRunner, graph: Graph) -> RunAllFn:
     return run
 
 
+def _warmed(runner: BackendRunner, graph: Graph, example: np.ndarray) -> tuple[RunAllFn, float]:
+    """(run, build seconds including a first call on ``example``, kept out of the timings);
+    the runner is closed if that call fails."""
+    try:
+        run = _runs(runner, graph)
+        t0 = time.perf_counter()
+        run(example)
+        return run, runner.build_s + time.perf_counter() - t0
+    except BaseException:
+        runner.__exit__(None, None, None)
+        raise
+
+
 def _form(label: str, backend: str, graph: Graph, options: LoadOptions, note: str = "") -> Form:
     runner = _activate(backend, graph, options)
     return Form(label, _runs(runner, graph), runner.build_s, note, {"runner": runner})
@@ -106,14 +123,7 @@ def torchscript(graph: Graph, example: np.ndarray) -> Form:
     """Scripted (or traced), frozen and ``optimize_for_inference`` (torch's own conv/bn
     folding and, on CPU, its MKL-DNN weight prepacking)."""
     runner = _activate("torchscript-cpu", graph, LoadOptions(freeze=True))
-    try:
-        run = _runs(runner, graph)
-        t0 = time.perf_counter()
-        run(example)  # the first call specialises the graph; keep it out of the timings
-        build_s = runner.build_s + time.perf_counter() - t0
-    except BaseException:
-        runner.__exit__(None, None, None)
-        raise
+    run, build_s = _warmed(runner, graph, example)  # the first call specialises the graph
     note = runner.artifact[3]  # the loader's "script|trace[, frozen + optimize_for_inference]"
     return Form("torchscript", run, build_s, note, {"runner": runner})
 
@@ -132,6 +142,16 @@ def onnxruntime(graph: Graph, threads: int, *, fold: bool = True, fp16: bool = F
     return Form(label, _runs(runner, graph), runner.build_s, note, {"runner": runner})
 
 
+def per_shape(label: str, graph: Graph, example: np.ndarray) -> Form:
+    """A per-shape backend, its file for ``example``'s shape built now (not in the timings)."""
+    runner = _activate(PER_SHAPE[label], graph, LoadOptions())
+    run, build_s = _warmed(runner, graph, example)
+    notes = {"executorch": "XNNPACK delegate, .pte at this shape",
+             "torch-export": ".pt2 program.module(), eager kernels",
+             "opencv": "cv2.dnn, OpenCV's own threads"}  # fmt: skip
+    return Form(label, run, build_s, notes[label], {"runner": runner})
+
+
 def build_forms(
     graph: Graph, example: np.ndarray, threads: int, names: tuple[str, ...] = CPU_FORMS
 ) -> dict[str, Form | str]:
@@ -143,6 +163,7 @@ def build_forms(
         "torchscript": lambda: torchscript(graph, example),
         "onnxruntime": lambda: onnxruntime(graph, threads),
         "onnxruntime-fp16": lambda: onnxruntime(graph, threads, fp16=True),
+        **{label: (lambda label=label: per_shape(label, graph, example)) for label in PER_SHAPE},
     }
     forms: dict[str, Form | str] = {}
     for name in names:

@@ -254,8 +254,9 @@ def test_two_stride_retinaface_detects_and_exports(shared_dir: Path, tmp_path: P
     np.testing.assert_array_equal(found.boxes, wanted.boxes)
     path = export_detector(two, tmp_path / "two.onnx").path
     session = open_session(path)
+    assert session.get_modelmeta().custom_metadata_map["faceport.image_color_order"] == "RGB"
     boxes, scores, _ = session.run(None, {
-        "image": np.ascontiguousarray(image[:, :, ::-1]),
+        "image": np.ascontiguousarray(image),
         "score_threshold": np.array(0.5, np.float32), "iou_threshold": np.array(0.4, np.float32),
     })  # fmt: skip
     assert len(scores) == len(found)

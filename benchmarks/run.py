@@ -23,6 +23,10 @@ from typing import Any
 from benchmarks.context import REPO, Context, thread_env
 
 log = logging.getLogger("benchmarks")
+#: ExecuTorch as `make test-prereqs` installs it (mk/executorch.mk), for the executorch form
+EXECUTORCH = REPO / "build" / "executorch"
+if (EXECUTORCH / ".done").is_file() and str(EXECUTORCH) not in sys.path:
+    sys.path.append(str(EXECUTORCH))
 
 #: name -> (module, function); order is the order of the table
 CASES = {

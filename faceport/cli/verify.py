@@ -11,9 +11,11 @@ tolerance), 1 FAIL (a comparison failed, a faceport form failed, or a regression
 --baseline), 2 NOT VERIFIED (nothing or not every image was compared with the source
 framework: reference missing, failing or timed out) or bad input.
 
-MODEL may also be a file faceport exported (.onnx, .ort): it runs in onnxruntime against the
-source framework (found beside it by name and sha256, or --source): tensor by tensor for a
-network, detection by detection for a whole detector (--with-postprocess).
+MODEL may also be a file faceport exported (.onnx, .ort, .pt2, .pte, .pt): it runs in its own
+runtime (onnxruntime, torch.export, ExecuTorch, TorchScript) against the source framework
+(found beside it by name and sha256, or --source): tensor by tensor for a network, detection
+by detection for a whole detector (--with-postprocess). A fixed-size file gets every input
+resized to its size where that gives the input it takes; inputs that cannot fit are left out.
 
 Example: faceport verify mmod_human_face_detector.dat --images photos/ --backends all
 --inputs photos,random,edge --localise --report out/
@@ -56,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument(
         "--backends", help=f"comma list of {', '.join(names())}, or all (default torch-cpu; "
-        "none when MODEL is a shipped .onnx/.ort)",
+        "none when MODEL is a shipped file)",
     )
     parser.add_argument("--localise", action="store_true", help="find the first diverging layer")
     parser.add_argument(
@@ -100,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         b.strip() for b in args.backends.split(",") if b.strip()
     ]  # fmt: skip
     if shipped is not None:
-        graph, source, note, extra = shipped
+        graph, source, note, extra, artifact = shipped
     else:
         graph, extra = load_model(args), {}
         source, note = args.source, None
@@ -113,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
     images = make_inputs(kinds, args.images, max_photos=args.max_images, seed=args.seed)
     detector_options = detect_options(args)
     images, detector_options = _fit_to_shipped(extra.get("detector"), images, detector_options)
+    if shipped is not None and not extra.get("detector"):
+        images = _fit_to_network_file(graph, artifact.metadata, images)
     options = VerifyOptions(
         backends=backends if backends is not None else ([] if shipped else ["torch-cpu"]),
         **extra,
@@ -174,9 +178,12 @@ def _finish_json(args: argparse.Namespace, result: Any, baseline: dict | None) -
     return int(code)
 
 
-def _shipped(args: argparse.Namespace) -> tuple[Any, Path, str | None, dict[str, Any]] | None:
-    """For a shipped ``.onnx``/``.ort``: (the source graph, the source, None, the options that
-    run the file in onnxruntime); ``None`` for a source or converted model."""
+def _shipped(
+    args: argparse.Namespace,
+) -> tuple[Any, Path, str | None, dict[str, Any], Any] | None:
+    """For a shipped file (``.onnx``/``.ort``/``.pt2``/``.pte``/``.pt``): (the source graph,
+    the source, None, the options that run the file in its runtime, the artifact); ``None``
+    for a source or converted model."""
     from faceport.converters import load_any
     from faceport.verify.artifacts import (
         SUFFIXES,
@@ -203,7 +210,7 @@ def _shipped(args: argparse.Namespace) -> tuple[Any, Path, str | None, dict[str,
         options = {"detector": ShippedDetector(artifact), "raw_outputs": False}
     else:
         options = {"extra_runners": [artifact.runner()], "detections": False}
-    return graph, source, None, options
+    return graph, source, None, options, artifact
 
 
 def _fit_to_shipped(detector: Any, images: list, options: Any) -> tuple[list, Any]:
@@ -225,6 +232,39 @@ def _fit_to_shipped(detector: Any, images: list, options: Any) -> tuple[list, An
     if detector.upsample is not None and options.upsample is None:
         options = replace(options, upsample=int(detector.upsample))
     return images, options
+
+
+def _fit_to_network_file(graph: Any, metadata: dict[str, str], images: list) -> list:
+    """A shipped network file with a fixed input shape: each image resized to the size whose
+    network feed has that shape when resizing can get there (the feed is the image itself, as
+    for RetinaFace and S3FD), else left out with the reason on stderr (a dlib pyramid canvas
+    of another size cannot be made to fit)."""
+    import sys
+
+    from faceport.kinds import feed
+    from faceport.verify.artifacts import fixed_input_shape
+    from faceport.verify.inputs import fit_images
+
+    shape = fixed_input_shape(metadata)
+    if shape is None:
+        return images
+    name = graph.inputs[0].name
+    kept, dropped = [], []
+    for label, image in images:
+        candidates = [(label, image), *fit_images([(label, image)], (shape[2], shape[3]))]
+        for item in candidates:
+            try:
+                if tuple(feed(graph, item[1])[name].shape) == shape:
+                    kept.append(item)
+                    break
+            except FaceportError:
+                continue
+        else:
+            dropped.append(label)
+    print(f"note: the file takes a fixed {'x'.join(map(str, shape))} input: inputs resized to "
+          f"fit where that gives it ({len(kept)} kept, {len(dropped)} left out"
+          f"{': ' + ', '.join(dropped) if dropped else ''})", file=sys.stderr)  # fmt: skip
+    return kept
 
 
 def _progress() -> Callable[[int, int, str, str], None]:

@@ -36,6 +36,10 @@ class PteExport:
 
 
 def why_unavailable() -> str | None:
+    import logging
+
+    # torchao (imported by ExecuTorch) warns about CUDA/Triton kernels a CPU build lacks
+    logging.getLogger("torchao").setLevel(logging.ERROR)
     try:
         import executorch.exir
         import executorch.runtime  # noqa: F401

@@ -1,5 +1,6 @@
-"""Verifying the files users ship: an ONNX or ORT-format export, run by onnxruntime, against
-the source framework.
+"""Verifying the files users ship against the source framework: an ONNX or ORT-format export
+run by onnxruntime, or a .pt2 / .pte / .pt run by torch.export, ExecuTorch or TorchScript
+(:mod:`faceport.verify.artifact_files`).
 
 The exporter recorded in the file what it is (``faceport.*`` metadata): the source's name and
 sha256, whether it is a whole detector (uint8 image in, boxes out) and that detector's colour
@@ -18,13 +19,15 @@ from typing import Any
 
 import numpy as np
 
+from faceport.backends.base import Runner
 from faceport.backends.onnxruntime import OnnxRuntimeRunner
 from faceport.detect.base import DetectOptions, Detector, pick
 from faceport.detect.types import Detections
 from faceport.errors import FaceportError
 from faceport.serialize import sha256_file
+from faceport.verify.artifact_files import TORCH_SUFFIXES, TorchFileRunner, read_torch_metadata
 
-SUFFIXES = (".onnx", ".ort")
+SUFFIXES = (".onnx", ".ort", *TORCH_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,9 @@ class Artifact:
         digests = self.metadata.get("faceport.source_sha256", "").split(",")
         return [(n, digests[i] if i < len(digests) else "") for i, n in enumerate(names)]
 
-    def runner(self) -> OnnxRuntimeRunner:
+    def runner(self) -> Runner:
+        if self.path.suffix.lower() in TORCH_SUFFIXES:
+            return TorchFileRunner(self.path, self.metadata)
         return OnnxRuntimeRunner(self.path, name=f"shipped:{self.path.name}",
                                  ort_format=self.ort_format)  # fmt: skip
 
@@ -64,6 +69,12 @@ def read_artifact(path: str | os.PathLike[str]) -> Artifact:
         raise FaceportError("not a shipped model file", file=str(p), expected=list(SUFFIXES))
     if not p.is_file():
         raise FaceportError("no such file", file=str(p))
+    if p.suffix.lower() in TORCH_SUFFIXES:
+        metadata = read_torch_metadata(p)
+        if "faceport.version" not in metadata:
+            raise FaceportError("this file was not exported by faceport (no faceport metadata)",
+                                file=str(p), hint="verify the source model instead")  # fmt: skip
+        return Artifact(p, metadata)
     try:
         session = open_session(p, ort_format=p.suffix.lower() == ".ort")
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
@@ -94,6 +105,20 @@ def check_artifact_source(artifact: Artifact, source: Path) -> None:
     if source.is_file() and digests and sha256_file(source) not in digests:
         raise FaceportError("--source is not the file this export was made from",
                             file=str(source), expected=sorted(digests))  # fmt: skip
+
+
+def fixed_input_shape(metadata: dict[str, str]) -> tuple[int, ...] | None:
+    """The one fixed input shape a network file records (``faceport.input_shapes``: a list of
+    ints, or ``{input: [dims]}`` with no symbolic dim), else None (dynamic or unrecorded)."""
+    try:
+        value = json.loads(metadata.get("faceport.input_shapes", "null"))
+    except json.JSONDecodeError:
+        return None
+    if isinstance(value, dict) and len(value) == 1:
+        value = next(iter(value.values()))
+    if isinstance(value, list) and value and all(isinstance(d, int) for d in value):
+        return tuple(value)
+    return None
 
 
 def fixed_size(metadata: dict[str, str]) -> tuple[int, int] | None:

@@ -123,3 +123,58 @@ def test_shipped_dlib_whole_detector_matches_dlib(
     assert main(["verify", str(path), "--source", str(source), "--images", str(photos),
                  "--upsample", "1"]) == 2  # fmt: skip
     assert "exported with upsample_num_times 0" in capsys.readouterr().err
+
+
+def test_shipped_pt2_and_torchscript_pass_against_dlib(
+    mmod_onnx: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The torch-side forms a user ships, found beside their source by the metadata they
+    carry (faceport.json in the archive), against dlib's own C++ network."""
+    from faceport.converters import convert
+    from faceport.exporters.torch_export import export_pt2
+    from faceport.exporters.torchscript import export_torchscript
+
+    _need_dlib_cpp()
+    _, source = mmod_onnx
+    graph = convert(source)
+    for path in (export_pt2(graph, source.parent / "mmod.pt2").path,
+                 export_torchscript(graph, source.parent / "mmod.pt").path):  # fmt: skip
+        code, out = _verify(capsys, str(path), "--inputs", "random")
+        assert code == 0, out
+        assert out.startswith("PASS: 2 images (0 skipped)"), out
+        assert out.count(f"shipped:{path.name} vs dlib-cpp: PASS") == 2, out
+
+
+def test_a_fixed_pte_no_input_fits_is_not_verified(
+    mmod_onnx: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A .pte of the MMOD network at one canvas size: no random image's pyramid canvas has that
+    shape (and resizing cannot make one), so nothing is compared: NOT VERIFIED, exit 2."""
+    pytest.importorskip("executorch.runtime", reason="ExecuTorch not installed")
+    from faceport.converters import convert
+    from faceport.exporters.executorch import export_pte
+
+    _need_dlib_cpp()
+    _, source = mmod_onnx
+    path = export_pte(convert(source), source.parent / "mmod.pte", size=(120, 160)).path
+    code = main(["verify", str(path), "--inputs", "random"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out.startswith("NOT VERIFIED"), captured.out
+    assert "(0 kept, 2 left out" in captured.err, captured.err
+
+
+def test_shipped_pte_resizes_inputs_to_fit_and_matches_mxnet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("executorch.runtime", reason="ExecuTorch not installed")
+    from faceport.converters import convert
+    from faceport.exporters.executorch import export_pte
+    from faceport.verify.references.mxnet_venv import why_mxnet_unavailable
+
+    if (why := why_mxnet_unavailable()) is not None:
+        pytest.skip(f"MXNet reference unavailable: {why}")
+    symbol = shared_fixture("retinaface_mxnet/mnet.25/mnet.25-symbol.json")
+    path = export_pte(convert(symbol), tmp_path / "mnet.pte", size=(120, 160)).path
+    code, out = _verify(capsys, str(path), "--source", str(symbol), "--inputs", "random")
+    assert code == 0, out
+    assert "[random/97x131-seed0@160x120] shipped:mnet.pte vs mxnet-cpu: PASS" in out, out

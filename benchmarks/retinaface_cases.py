@@ -29,6 +29,7 @@ R50 = REPO / "build" / "mxnet_fixtures" / "r50" / "retinaface_r50-symbol.json"
 R50_FULL = REPO / "build" / "bench" / "r50_full" / "retinaface_r50full-symbol.json"
 MXNET_PYTHON = REPO / ".venv-mxnet" / "bin" / "python"
 MNET_TARGET_SPEEDUP, MNET_TARGET_MS, R50_TARGET_X_FLOOR = 2.0, 12.0, 1.2
+MNET_INT8_TARGET_MS = 8.0
 
 
 class _MXNetTimed:
@@ -172,6 +173,9 @@ def _end_to_end(
     on MXNet, round-robin; the MXNet row is the pipeline's time inside its process."""
     det = _detector(graph, form)
     fns: dict[str, Any] = {"faceport": partial(det, image)}
+    int8 = _int8_detector(ctx, graph) if label == "mnet.25" else None
+    if int8 is not None:
+        fns["int8"] = partial(int8, image)
     mx_e2e = _MXNetTimed(symbol, image=image) if with_mxnet else None
     if mx_e2e is not None:
         fns["mxnet"] = mx_e2e
@@ -197,6 +201,47 @@ def _end_to_end(
     ctx.row("retinaface", setting, "onnxruntime (end to end)", timings["faceport"], flops=flops,
             original=mx_time, peak_flops=peak, target=target, met=met, parity=parity,
             note=f"{len(ours.boxes)} faces")
+    if int8 is not None:
+        from faceport.verify.compare import compare_detections
+
+        got = int8(image)
+        vs_fp32 = compare_detections(ours.boxes, ours.scores, got.boxes, got.scores)
+        speed = timings["faceport"].median / timings["int8"].median
+        ctx.row("retinaface", setting, "onnxruntime int8 (end to end)", timings["int8"],
+                flops=flops, original=mx_time, peak_flops=peak,
+                target=f"<= {MNET_INT8_TARGET_MS:.0f} ms, >= 1.5x fp32 ({speed:.2f}x)",
+                met=timings["int8"].median * 1e3 <= MNET_INT8_TARGET_MS and speed >= 1.5,
+                parity=f"vs fp32: recall {vs_fp32.matched / max(vs_fp32.n_ref, 1):.3f}, "
+                f"precision {vs_fp32.matched / max(vs_fp32.n_out, 1):.3f}",
+                note="faceport quantize: QDQ int8 per-channel, calibrated on the other photos")
+
+
+def _int8_detector(ctx: Context, graph: Any) -> Any:
+    """The RetinaFace detector on faceport's INT8 network, calibrated on every fixture photo
+    but the benchmark's own (at most 640 px wide), or None with a skip row."""
+    import tempfile
+
+    from faceport.errors import FaceportError
+    from faceport.exporters.quantize import quantize_network
+    from faceport.kinds import detector
+    from faceport.verify.quantize_gate import SessionNetwork
+
+    photos = [p for p in sorted((SHARED / "images").glob("*/*.jpg")) if p != PHOTO]
+    if not photos:
+        ctx.skip("retinaface", "int8", "onnxruntime int8", "no calibration photos")
+        return None
+    images = [load_rgb(p, (640, 480)) for p in photos]
+    with tempfile.TemporaryDirectory(prefix="faceport-bench-int8-") as tmp:
+        try:
+            quantized = quantize_network(graph, images, tmp)
+        except FaceportError as exc:
+            ctx.skip("retinaface", "int8", "onnxruntime int8", str(exc))
+            return None
+        network = SessionNetwork(quantized.int8, threads=ctx.threads, spinning=False,
+                                 sequential=True)  # as the fp32 onnxruntime form
+    det = detector(graph)
+    det.use_network(network)
+    return det
 
 
 def _detections_parity(ours: Any, theirs: dict[str, np.ndarray]) -> str:

@@ -86,10 +86,10 @@ class SessionNetwork:
     """An onnxruntime session behind the lowered module's calling convention (torch tensor in,
     a tensor or a tuple of tensors out), for :meth:`Detector.use_network`."""
 
-    def __init__(self, path: Path, threads: int = 0) -> None:
+    def __init__(self, path: Path, **settings: Any) -> None:
         from faceport.ort_session import open_session
 
-        self.session = open_session(path, threads=threads)
+        self.session = open_session(path, **settings)  # faceport.ort_session's settings
         self.input = self.session.get_inputs()[0].name
 
     def to(self, device: str) -> SessionNetwork:

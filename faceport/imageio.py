@@ -37,6 +37,18 @@ def load_rgb(path: str | os.PathLike[str]) -> np.ndarray:
         raise FormatError(f"cannot decode image: {exc}", file=str(p)) from None
 
 
+def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 (H, W, 3) resized to ``size`` (H, W) with PIL's bilinear filter (the image itself
+    when it already has that size)."""
+    from PIL import Image
+
+    h, w = size
+    if image.shape[:2] == (h, w):
+        return image
+    resized = Image.fromarray(image).resize((w, h), Image.Resampling.BILINEAR)
+    return np.ascontiguousarray(np.asarray(resized))
+
+
 def save_rgb(image: np.ndarray, path: str | os.PathLike[str]) -> Path:
     """Write a uint8 RGB array atomically (format from the suffix)."""
     from PIL import Image

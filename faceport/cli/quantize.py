@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from faceport.cli.common import add_model_argument, load_model, output_file
+from faceport.cli.export import input_size
 from faceport.errors import FaceportError
 
 HOLD_OUT_EVERY = 4
@@ -42,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "output cosine similarity (others, default 0.99)")  # fmt: skip
     parser.add_argument("--max-calibration", type=int, default=100, metavar="N",
                         help="use at most N calibration photos (default 100)")  # fmt: skip
-    parser.add_argument("--input-size", metavar="WxH", help="fixed input size (default dynamic)")
+    parser.add_argument("--input-size", type=input_size, metavar="WxH",
+                        help="fixed input size (default dynamic)")
     parser.add_argument("--per-tensor", action="store_true",
                         help="one weight scale per tensor instead of per output channel")
     parser.add_argument("--force", action="store_true",
@@ -76,17 +78,12 @@ def _split(args: argparse.Namespace) -> tuple[list[Path], list[Path]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faceport.cli.export import input_size
-
     output_file(args.output, (".onnx",), "int8 output (-o)")
     if args.max_calibration < 1:
         raise FaceportError("--max-calibration must be >= 1", found=args.max_calibration)
     if args.gate is not None and not 0.0 < args.gate <= 1.0:
         raise FaceportError("--gate must be in (0, 1]", found=args.gate)
-    try:
-        size = None if args.input_size is None else input_size(args.input_size)
-    except argparse.ArgumentTypeError as exc:
-        raise FaceportError(f"--input-size: {exc}") from None
+    size = args.input_size
     calibration, check = _split(args)
     graph = load_model(args)
     from faceport.exporters.quantize import quantize_network

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -114,9 +115,14 @@ def run(args: argparse.Namespace) -> int:
             source, note = locate_source(args.model, graph)
     images = make_inputs(kinds, args.images, max_photos=args.max_images, seed=args.seed)
     detector_options = detect_options(args)
-    images, detector_options = _fit_to_shipped(extra.get("detector"), images, detector_options)
-    if shipped is not None and not extra.get("detector"):
-        images = _fit_to_network_file(graph, artifact.metadata, images)
+    if shipped is not None:
+        from faceport.verify.artifacts import fit_inputs
+
+        images, detector_options, fitted = fit_inputs(
+            artifact, graph, images, detector_options, extra.get("detector")
+        )
+        if fitted:
+            print(f"note: {fitted}", file=sys.stderr)
     options = VerifyOptions(
         backends=backends if backends is not None else ([] if shipped else ["torch-cpu"]),
         **extra,
@@ -213,63 +219,8 @@ def _shipped(
     return graph, source, None, options, artifact
 
 
-def _fit_to_shipped(detector: Any, images: list, options: Any) -> tuple[list, Any]:
-    """A fixed-size whole detector file: every image resized to its size (said on stderr)
-    and the reference run with the ``upsample_num_times`` built into the file."""
-    import sys
-    from dataclasses import replace
-
-    from faceport.verify.artifacts import ShippedDetector
-    from faceport.verify.inputs import fit_images
-
-    if not isinstance(detector, ShippedDetector):
-        return images, options
-    if detector.size is not None:
-        h, w = detector.size
-        print(f"note: the file takes {w}x{h} images: inputs are resized to it (bilinear) for "
-              "both the file and the reference", file=sys.stderr)  # fmt: skip
-        images = fit_images(images, detector.size)
-    if detector.upsample is not None and options.upsample is None:
-        options = replace(options, upsample=int(detector.upsample))
-    return images, options
-
-
-def _fit_to_network_file(graph: Any, metadata: dict[str, str], images: list) -> list:
-    """A shipped network file with a fixed input shape: each image resized to the size whose
-    network feed has that shape when resizing can get there (the feed is the image itself, as
-    for RetinaFace and S3FD), else left out with the reason on stderr (a dlib pyramid canvas
-    of another size cannot be made to fit)."""
-    import sys
-
-    from faceport.kinds import feed
-    from faceport.verify.artifacts import fixed_input_shape
-    from faceport.verify.inputs import fit_images
-
-    shape = fixed_input_shape(metadata)
-    if shape is None:
-        return images
-    name = graph.inputs[0].name
-    kept, dropped = [], []
-    for label, image in images:
-        candidates = [(label, image), *fit_images([(label, image)], (shape[2], shape[3]))]
-        for item in candidates:
-            try:
-                if tuple(feed(graph, item[1])[name].shape) == shape:
-                    kept.append(item)
-                    break
-            except FaceportError:
-                continue
-        else:
-            dropped.append(label)
-    print(f"note: the file takes a fixed {'x'.join(map(str, shape))} input: inputs resized to "
-          f"fit where that gives it ({len(kept)} kept, {len(dropped)} left out"
-          f"{': ' + ', '.join(dropped) if dropped else ''})", file=sys.stderr)  # fmt: skip
-    return kept
-
-
 def _progress() -> Callable[[int, int, str, str], None]:
     """One line per image on stderr, with the seconds since the run started."""
-    import sys
     import time
 
     start = time.perf_counter()

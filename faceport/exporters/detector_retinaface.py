@@ -153,6 +153,7 @@ def build(
     from faceport.detect.retinaface import configs_for
 
     configs = configs_for(graph)
+    order = check_order(input_order)
     module = RetinaFaceWhole(
         net,
         output_index(list(graph.outputs), configs),
@@ -160,10 +161,10 @@ def build(
         mean_rgb=pre.mean,
         std_rgb=pre.std,
         pixel_scale=pre.pixel_scale,
-        flip=check_order(input_order) != "RGB",
+        flip=order != "RGB",
     )
     info = {
-        "image_color_order": check_order(input_order),
+        "image_color_order": order,
         "defaults": {"score_threshold": 0.5, "iou_threshold": 0.4},
         "outputs": ["boxes", "scores", "landmarks"],
         "anchors": {str(c.stride): np.asarray(base_anchors(c)).tolist() for c in configs},

@@ -97,6 +97,7 @@ def build(
     from faceport.kinds import info_of
 
     decode = S3FDDecode.of(info_of(graph))
+    order = check_order(input_order)
     module = S3FDWhole(
         net,
         mean_bgr=mean_of(graph),
@@ -104,10 +105,10 @@ def build(
         anchor_scale=decode.anchor_scale,
         variances=decode.variances,
         candidate_threshold=decode.candidate_threshold,
-        flip=check_order(input_order) != "BGR",
+        flip=order != "BGR",
     )
     info = {
-        "image_color_order": check_order(input_order),
+        "image_color_order": order,
         "defaults": {
             "score_threshold": decode.score_threshold,
             "iou_threshold": decode.nms_iou,

@@ -95,7 +95,7 @@ def export_shapes(
     ``size`` (H, W) fixes the image inputs' (rank 4) last two axes and ``batch`` their first;
     a graph's own fixed dimension that contradicts them is refused, and so is
     ``dynamic=False`` with a dynamic H, W and no ``size`` (there is no default size)."""
-    shapes = [list(s) for s in example_shape(graph, size or (128, 160))]
+    shapes = [list(s) for s in (example_shape(graph, size) if size else example_shape(graph))]
     axes = graph_dynamic_axes(graph) if dynamic else {}
     images = [(spec, shape) for spec, shape in zip(graph.inputs, shapes) if len(spec.shape) == 4]
     if (size or batch) and not images:

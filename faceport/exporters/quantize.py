@@ -26,14 +26,11 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from faceport.errors import ExportError
 from faceport.ir import Graph
-
-log = logging.getLogger(__name__)
 
 SCHEME = "onnxruntime static QDQ, weights int8 per-channel symmetric, activations uint8 MinMax"
 
@@ -71,6 +68,7 @@ def quantize_network(
     import onnx
 
     from faceport.exporters.onnx import export_onnx
+    from faceport.imageio import resize_rgb
     from faceport.kinds import feed
 
     if not images:
@@ -79,7 +77,7 @@ def quantize_network(
     fp32 = export_onnx(graph, work / "fp32.onnx", size=size, simplify=True).path
     feeds = []
     for image in images:
-        fed = feed(graph, image if size is None else _fit(image, size))
+        fed = feed(graph, image if size is None else resize_rgb(image, size))
         feeds.append({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in fed.items()})
     int8 = work / "int8.onnx"
     _quantize(fp32, int8, feeds, per_channel=per_channel)
@@ -96,16 +94,6 @@ def quantize_network(
     check(model, int8, "after quantisation")
     onnx.save(model, str(int8))
     return QuantizedModel(int8, fp32, len(images), metadata)
-
-
-def _fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    from PIL import Image
-
-    h, w = size
-    if image.shape[:2] == (h, w):
-        return image
-    resized = Image.fromarray(image).resize((w, h), Image.Resampling.BILINEAR)
-    return np.ascontiguousarray(np.asarray(resized))
 
 
 def _quantize(
@@ -135,11 +123,3 @@ class _DropAdvice(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "pre-processing" not in record.getMessage()
-
-
-def describe(model: Any) -> dict[str, int]:
-    """Op histogram of a quantised model (how many QDQ pairs, convolutions...)."""
-    ops: dict[str, int] = {}
-    for node in model.graph.node:
-        ops[node.op_type] = ops.get(node.op_type, 0) + 1
-    return ops

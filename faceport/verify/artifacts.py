@@ -193,3 +193,51 @@ class ShippedDetector(Detector):
         if self._open:
             self.runner.__exit__(None, None, None)
             self._open = False
+
+
+def fit_inputs(
+    artifact: Artifact, graph: Any, images: list[tuple[str, np.ndarray]], options: DetectOptions,
+    detector: Detector | None,
+) -> tuple[list[tuple[str, np.ndarray]], DetectOptions, str]:  # fmt: skip
+    """The inputs and detector options a fixed-size shipped file can be checked on, and what
+    was done to them (empty when nothing was).
+
+    A whole-detector file of one size: every image resized to it (for the file and the
+    reference alike), the reference run with the ``upsample_num_times`` built into the file.
+    A network file with one fixed input shape: each image kept, or resized to the file's H, W
+    where the kind's feed then has that shape (the feed is the image itself for RetinaFace and
+    S3FD), else left out (a dlib pyramid canvas of another size cannot be resized into it)."""
+    from dataclasses import replace
+
+    from faceport.kinds import feed
+    from faceport.verify.inputs import fit_images
+
+    if isinstance(detector, ShippedDetector):
+        notes = []
+        if detector.size is not None:
+            h, w = detector.size
+            images = fit_images(images, detector.size)
+            notes.append(f"the file takes {w}x{h} images: inputs are resized to it (bilinear) "
+                         "for both the file and the reference")  # fmt: skip
+        if detector.upsample is not None and options.upsample is None:
+            options = replace(options, upsample=int(detector.upsample))
+        return images, options, "; ".join(notes)
+    shape = fixed_input_shape(artifact.metadata)
+    if shape is None:
+        return images, options, ""
+    name = graph.inputs[0].name
+    kept, dropped = [], []
+    for label, image in images:
+        for item in [(label, image), *fit_images([(label, image)], (shape[2], shape[3]))]:
+            try:
+                if tuple(feed(graph, item[1])[name].shape) == shape:
+                    kept.append(item)
+                    break
+            except FaceportError:
+                continue
+        else:
+            dropped.append(label)
+    left = f": {', '.join(dropped)}" if dropped else ""
+    return kept, options, (f"the file takes a fixed {'x'.join(map(str, shape))} input: inputs "
+                           f"resized to fit where that gives it ({len(kept)} kept, "
+                           f"{len(dropped)} left out{left})")  # fmt: skip

@@ -94,16 +94,11 @@ def make_inputs(
 
 
 def fit_images(images: Sequence[Image], size: tuple[int, int]) -> list[Image]:
-    """Every image resized (PIL bilinear) to ``size`` (H, W), for a file that takes one size;
-    the label says so when it was resized. Reference and artifact then see the same pixels."""
-    from PIL import Image as PILImage
+    """Every image resized (:func:`faceport.imageio.resize_rgb`) to ``size`` (H, W), for a file
+    that takes one size; the label says so when it was resized. Reference and artifact then
+    see the same pixels."""
+    from faceport.imageio import resize_rgb
 
     h, w = size
-    out: list[Image] = []
-    for label, image in images:
-        if image.shape[:2] == (h, w):
-            out.append((label, image))
-            continue
-        resized = PILImage.fromarray(image).resize((w, h), PILImage.Resampling.BILINEAR)
-        out.append((f"{label}@{w}x{h}", np.ascontiguousarray(np.asarray(resized))))
-    return out
+    return [(label if image.shape[:2] == (h, w) else f"{label}@{w}x{h}", resize_rgb(image, size))
+            for label, image in images]  # fmt: skip

@@ -17,6 +17,14 @@ from tests.conftest import SHARED, shared_fixture
 MNET = "retinaface_mxnet/mnet.25/mnet.25-symbol.json"
 
 
+def _setup(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(the mnet.25 symbol, a folder of calibration photos, an empty check folder)."""
+    symbol = shared_fixture(MNET)
+    check = tmp_path / "check"
+    check.mkdir()
+    return symbol, _photos(tmp_path / "photos"), check
+
+
 def _photos(folder: Path) -> Path:
     folder.mkdir()
     found = sorted((SHARED / "images").glob("*/*.jpg"))
@@ -31,10 +39,7 @@ def _photos(folder: Path) -> Path:
 def test_mnet_int8_passes_its_gate_and_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    symbol = shared_fixture(MNET)
-    photos = _photos(tmp_path / "photos")
-    check = tmp_path / "check"
-    check.mkdir()
+    symbol, photos, check = _setup(tmp_path)
     for name in ("test01.jpg", "2008_002470.jpg"):  # 7 + 11 faces, none used to calibrate
         shutil.move(photos / name, check / name)
     out = tmp_path / "mnet.int8.onnx"
@@ -66,8 +71,7 @@ def test_a_failed_gate_writes_nothing(
     import faceport.verify.quantize_gate as gate_module
     from faceport.verify.quantize_gate import GateResult
 
-    symbol = shared_fixture(MNET)
-    photos = _photos(tmp_path / "photos")
+    symbol, photos, _ = _setup(tmp_path)
     short = GateResult("detections", 2, 0.97, recall=0.9, precision=1.0, fp32_detections=10,
                        int8_detections=9, matched=9)  # fmt: skip
     monkeypatch.setattr(gate_module, "check_int8", lambda *a, **k: short)
@@ -86,10 +90,7 @@ def test_a_check_without_faces_is_not_verified(
 ) -> None:
     from faceport.imageio import save_rgb
 
-    symbol = shared_fixture(MNET)
-    photos = _photos(tmp_path / "photos")
-    check = tmp_path / "grey"
-    check.mkdir()
+    symbol, photos, check = _setup(tmp_path)
     save_rgb(np.full((120, 160, 3), 128, np.uint8), check / "grey.png")
     out = tmp_path / "x.int8.onnx"
     code = main(["quantize", str(symbol), "--calibrate", str(photos), "--check", str(check),

@@ -45,11 +45,11 @@ def image_for(relative: str, how: str) -> np.ndarray:
     """The test image (read-only: it is shared between tests)."""
     from PIL import Image
 
+    from faceport.imageio import resize_rgb
+
     image = photo(relative)
     if how == "fit":
-        h, w = DETECTOR_SIZE["dlib"]
-        if image.shape[:2] != (h, w):
-            image = np.asarray(Image.fromarray(image).resize((w, h), Image.Resampling.BILINEAR))
+        image = resize_rgb(image, DETECTOR_SIZE["dlib"])
     elif how == "half":
         size = (image.shape[1] // 2, image.shape[0] // 2)
         image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))

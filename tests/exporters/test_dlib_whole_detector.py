@@ -106,18 +106,17 @@ def test_same_boxes_as_dlib(name: str, upsample: int, tmp_path: Path) -> None:
 
 def test_640x480_matches_the_python_pipeline(tmp_path: Path) -> None:
     """One export at 640x480; every photo resized to it gives faceport's (= dlib's) boxes."""
-    from PIL import Image
-
     from faceport.detect.base import DetectOptions
     from faceport.detect.mmod import MMODDetector
     from faceport.exporters.detector import export_detector
+    from faceport.imageio import resize_rgb
 
     path = tmp_path / "det640.onnx"
     export_detector(graph(), path, size=(480, 640))
     detector = MMODDetector(graph())
     total = 0
     for name in sorted({n for n, _ in CASES}):
-        rgb = np.asarray(Image.fromarray(image(name)).resize((640, 480), Image.Resampling.BILINEAR))
+        rgb = resize_rgb(image(name), (480, 640))
         boxes, scores = run(path, rgb)
         ref = detector(rgb, DetectOptions())
         np.testing.assert_array_equal(boxes, ref.boxes.astype(np.float32), err_msg=name)

